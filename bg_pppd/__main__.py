@@ -1,0 +1,3 @@
+from bg_pppd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""The ``bg-pppd`` command line.
+
+Start-up time matters on slow ARM boards: only argparse and the standard
+library load here; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .errors import EXIT_FAILURE, BgPppdError
+
+RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
+STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from . import profile
+
+    loaded = profile.load(args.profile)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from . import profile, render
+
+    loaded = profile.load(args.profile)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    out = args.out or os.path.join(args.run_dir, loaded.name)
+    for path in render.render(loaded, out).paths:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bg-pppd",
+        description="Bring a Quectel BG95/BG77/BG600L online over PPP and keep it online.",
+        epilog="PROFILE is a YAML file, or a name looked up as /etc/bg-pppd/NAME.yaml.",
+    )
+    parser.add_argument("--version", action="version", version=f"bg-pppd {__version__}")
+    parser.add_argument("--run-dir", default=os.environ.get(RUN_DIR_ENV, DEFAULT_RUN_DIR),
+                        help=f"rendered files, pid and lock files (${RUN_DIR_ENV}, "
+                             f"default {DEFAULT_RUN_DIR})")
+    parser.add_argument("--state-dir", default=os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR),
+                        help=f"persisted recovery state (${STATE_DIR_ENV}, "
+                             f"default {DEFAULT_STATE_DIR})")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("validate", _cmd_validate, "check a profile; print nothing but errors (exit 2)")
+    p.add_argument("profile", metavar="PROFILE")
+    p = command("render", _cmd_render, "write the pppd peer file and chat scripts; print their paths")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BgPppdError as exc:
+        print(f"bg-pppd: {exc}" if exc.exit_code != 2 else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"bg-pppd: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_FAILURE

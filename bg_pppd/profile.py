@@ -1,0 +1,313 @@
+"""The profile: what a user writes in YAML, checked and turned into typed values.
+
+Every problem is reported with file, line and key path, all at once, so a
+user fixes a profile in one go. Defaults follow the vendor's PPP procedure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import pppd_options, yamlsrc
+from .errors import Problem, ProfileError
+from .schema import (
+    Bool,
+    Choice,
+    CommandLine,
+    DevicePath,
+    FilePath,
+    Invalid,
+    Kind,
+    ListOf,
+    Number,
+    Optional,
+    Text,
+    key,
+)
+
+BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# 3GPP TS 23.003: labels of letters, digits and hyphens separated by dots.
+# Underscores are seen on some private APNs; nothing else ever is.
+APN_RE = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?"
+SECRET_RE = r"[ -~]+"  # noqa: S105 - printable ASCII: quoted for pppd, never sent to chat
+DURATION = Number(0, 86400 * 7)
+
+CONFIG_DIR_ENV = "BG_PPPD_CONFIG_DIR"
+DEFAULT_CONFIG_DIR = "/etc/bg-pppd"
+
+
+@dataclass(frozen=True)
+class Modem:
+    port: str = key(DevicePath())
+    data_port: str = key(DevicePath(), "", "the PPP port; empty = port (main UART)")
+    baudrate: int = key(Choice(*BAUDRATES), 115200)
+    flow_control: str = key(Choice("none", "rtscts"), "none")
+    save_baudrate: bool = key(Bool(), False)
+    control_lines: bool = key(Bool(), False, "pppd 'modem' (DCD/DTR wired) instead of 'local'")
+    dtr: str = key(Choice("hangup", "command", "ignore"), "hangup", "AT&D2 / AT&D1 / AT&D0")
+    dcd: str = key(Choice("carrier", "always"), "carrier", "AT&C1 / AT&C0")
+
+    @property
+    def ppp_port(self) -> str:
+        return self.data_port or self.port
+
+
+@dataclass(frozen=True)
+class Sim:
+    pin: str = key(Text(r"[0-9]{4,8}", "a PIN is 4 to 8 digits, in quotes"), "")
+    pin_file: str = key(FilePath(), "")
+
+
+@dataclass(frozen=True)
+class Network:
+    apn: str = key(Text(APN_RE, "an APN is letters, digits, dots, hyphens and underscores",
+                        max_len=100), "")
+    pdp_type: str = key(Choice("IP", "IPV6", "IPV4V6"), "IP")
+    registration_timeout: float = key(DURATION, 180)
+    technologies: tuple[str, ...] = key(
+        ListOf(Choice("catm1", "nbiot", "egprs"), max_len=3, unique=True), (),
+        "allowed radio access in scan order; empty = leave the module's setting")
+    dial_number: str = key(Text(r"\*99(\*\*\*[0-9]{1,2})?#", "use *99# or *99***<cid>#"), "*99#")
+
+
+@dataclass(frozen=True)
+class Auth:
+    method: str = key(Choice("none", "pap", "chap"), "none")
+    user: str = key(Text(SECRET_RE, "printable characters only"), "")
+    password: str = key(Text(SECRET_RE, "printable characters only"), "")
+    password_file: str = key(FilePath(), "")
+
+
+@dataclass(frozen=True)
+class Ppp:
+    default_route: bool = key(Bool(), True)
+    route_metric: int | None = key(Optional(Number(0, 2**31 - 1, integer=True)), None)
+    replace_default_route: bool = key(Bool(), False)
+    use_peer_dns: bool = key(Bool(), True)
+    lcp_echo_interval: float = key(Number(0, 3600, integer=True), 30)
+    lcp_echo_failure: int = key(Number(1, 100, integer=True), 4)
+    lcp_echo_adaptive: bool = key(Bool(), True)
+    extra_options: tuple[str, ...] = key(ListOf(Text(max_len=100, allow_empty=False)), ())
+    debug: bool = key(Bool(), False)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    at_timeout: float = key(Number(0.01, 600), 60)
+    dial_timeout: float = key(Number(1, 600), 180)
+    dial_attempts: int = key(Number(1, 100, integer=True), 3)
+    retry_wait: float = key(DURATION, 10)
+    stable_after: float = key(DURATION, 60)
+    reset_waits: tuple[float, ...] = key(ListOf(DURATION, min_len=1), (600, 1800, 3600))
+    reset: tuple[str, ...] = key(ListOf(Choice("at", "command"), min_len=1, unique=True), ("at",))
+    reset_command: tuple[str, ...] = key(CommandLine(), ())
+    boot_timeout: float = key(Number(0.1, 600), 60, "how long a module may take to answer after a reset")
+
+
+@dataclass(frozen=True)
+class Hooks:
+    on_up: tuple[str, ...] = key(CommandLine(), ())
+    on_down: tuple[str, ...] = key(CommandLine(), ())
+    on_reset: tuple[str, ...] = key(CommandLine(), ())
+    on_ring: tuple[str, ...] = key(CommandLine(), ())
+    timeout: float = key(Number(0.1, 3600), 30)
+
+
+@dataclass(frozen=True)
+class Probe:
+    target: str = key(Text(r"[A-Za-z0-9.:\[\]-]+", "an IP address or host name, optionally :port"), "")
+    interval: float = key(Number(0.1, 86400), 60)
+    failures: int = key(Number(1, 100, integer=True), 3)
+
+
+SECTIONS: dict[str, type] = {
+    "modem": Modem, "sim": Sim, "network": Network, "auth": Auth, "ppp": Ppp,
+    "recovery": Recovery, "hooks": Hooks, "probe": Probe,
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    source: str
+    modem: Modem
+    sim: Sim
+    network: Network
+    auth: Auth
+    ppp: Ppp
+    recovery: Recovery
+    hooks: Hooks
+    probe: Probe
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_secrets(self) -> bool:
+        return bool(self.sim.pin or self.auth.password)
+
+
+def resolve_path(arg: str) -> Path:
+    """A profile argument is a path, or a bare name looked up in /etc/bg-pppd."""
+    path = Path(arg)
+    if path.exists() or "/" in arg or arg.endswith((".yaml", ".yml")):
+        return path
+    return Path(os.environ.get(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR)) / f"{arg}.yaml"
+
+
+def profile_name(path: Path) -> str:
+    """The name used for run files, locks and the systemd instance: the file's stem."""
+    name = path.stem
+    if not NAME_RE.fullmatch(name):
+        raise ProfileError([Problem(str(path), None, "", f"the file name {name!r} cannot name a "
+                            "profile: use letters, digits, '.', '_' and '-' (at most 64)")])
+    return name
+
+
+def load(arg: str | os.PathLike[str]) -> Profile:
+    """Read, check and resolve a profile (secrets from files included)."""
+    path = resolve_path(os.fspath(arg))
+    filename = str(path)
+    name = profile_name(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError([Problem(filename, None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError([Problem(filename, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
+    data, lines = yamlsrc.load(text, filename)
+    return _Checker(filename, name, data, lines, path).run()
+
+
+class _Checker:
+    def __init__(self, filename: str, name: str, data: Any, lines: dict, path: Path):
+        self.filename, self.name, self.data, self.lines, self.path = filename, name, data, lines, path
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+
+    def problem(self, path: tuple[str, ...], message: str) -> None:
+        line = None
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                line = self.lines[path[:n]]
+                break
+        self.problems.append(Problem(self.filename, line, yamlsrc.dotted(path), message))
+
+    def run(self) -> Profile:
+        data = self.data
+        if not isinstance(data, dict):
+            self.problem((), "a profile is a mapping of sections (modem:, network:, ...)")
+            raise ProfileError(self.problems)
+        self.unknown(data, SECTIONS, ())
+        sections = {name: self.section(name, cls, data.get(name)) for name, cls in SECTIONS.items()}
+        if not self.problems:
+            self.cross_check(sections)
+        if self.problems:
+            raise ProfileError(self.problems)
+        if sections["sim"].pin or sections["auth"].password:
+            self.check_private(self.path, ())
+        return Profile(self.name, self.filename, warnings=tuple(self.warnings), **sections)
+
+    def unknown(self, data: dict, known: Any, path: tuple[str, ...]) -> None:
+        for k in data:
+            if k not in known:
+                near = difflib.get_close_matches(k, list(known), n=1, cutoff=0.6)
+                hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(known)}"
+                self.problem((*path, k), f"unknown key{hint}")
+
+    def section(self, name: str, cls: type, value: Any) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            self.problem((name,), f"must be a mapping of keys, not {type(value).__name__}")
+            value = {}
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        self.unknown(value, fields, (name,))
+        out = {}
+        for fname, f in fields.items():
+            kind: Kind = f.metadata["kind"]
+            if fname not in value:
+                if f.default is dataclasses.MISSING:
+                    self.problem((name, fname), "is required")
+                    out[fname] = None
+                continue
+            try:
+                out[fname] = kind.convert(value[fname])
+            except Invalid as exc:
+                self.problem((name, fname), str(exc))
+                out[fname] = None
+        try:
+            return cls(**out)
+        except TypeError:
+            return None
+
+    def cross_check(self, s: dict[str, Any]) -> None:
+        modem, sim, auth, ppp, rec = s["modem"], s["sim"], s["auth"], s["ppp"], s["recovery"]
+        if modem.save_baudrate and modem.data_port and modem.data_port != modem.port:
+            self.problem(("modem", "save_baudrate"), "applies to the main UART only; this profile "
+                         "has a separate data_port (USB), so leave save_baudrate false")
+        if sim.pin and sim.pin_file:
+            self.problem(("sim", "pin_file"), "give either pin or pin_file, not both")
+        if auth.password and auth.password_file:
+            self.problem(("auth", "password_file"), "give either password or password_file, not both")
+        if sim.pin_file:
+            pin = self.read_secret(("sim", "pin_file"), sim.pin_file)
+            if pin is not None:
+                if re.fullmatch(r"[0-9]{4,8}", pin):
+                    s["sim"] = dataclasses.replace(sim, pin=pin)
+                else:
+                    self.problem(("sim", "pin_file"), "the file must hold a PIN of 4 to 8 digits")
+        if auth.password_file:
+            password = self.read_secret(("auth", "password_file"), auth.password_file)
+            if password is not None:
+                if re.fullmatch(SECRET_RE, password) and len(password) <= 255:
+                    s["auth"] = dataclasses.replace(auth, password=password)
+                else:
+                    self.problem(("auth", "password_file"),
+                                 "the file must hold one line of printable characters (at most 255)")
+        if auth.method != "none" and not auth.user:
+            self.problem(("auth", "user"), f"is required with method {auth.method}")
+        if auth.method == "none" and (auth.user or auth.password or auth.password_file):
+            self.problem(("auth", "method"), "is none, but a user or password is given: "
+                         "set method to pap or chap, or remove them")
+        if "command" in rec.reset and not rec.reset_command:
+            self.problem(("recovery", "reset_command"), "is required when reset lists 'command'")
+        if ppp.replace_default_route and not ppp.default_route:
+            self.problem(("ppp", "replace_default_route"), "needs default_route: true")
+        seen: set[str] = set()
+        for index, entry in enumerate(ppp.extra_options):
+            try:
+                words = pppd_options.check(entry)
+            except ValueError as exc:
+                self.problem(("ppp", "extra_options", str(index)), str(exc))
+                continue
+            if words[0] in seen:
+                self.problem(("ppp", "extra_options", str(index)), f"{words[0]!r} is given twice")
+            seen.add(words[0])
+
+    def read_secret(self, where: tuple[str, ...], path: str) -> str | None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(where, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            return None
+        self.check_private(Path(path), where)
+        return text.strip("\r\n")
+
+    def check_private(self, path: Path, where: tuple[str, ...]) -> None:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return
+        if mode & stat.S_IRWXO:
+            label = f"{yamlsrc.dotted(where)}: " if where else ""
+            self.warnings.append(f"{self.filename}: {label}{path} holds a secret but is readable by "
+                                 f"every user (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")

@@ -1,0 +1,150 @@
+"""Render a profile into a pppd peer file and chat scripts.
+
+The templates only lay text out; every value is computed and quoted here, so
+no template can forget to quote. StrictUndefined turns a misspelt variable
+into an error at render time instead of an empty option.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import atomic
+from .profile import Profile
+from .quoting import chat_string, pppd_word, shell_command
+from .resources import templates_dir
+
+PEER = "peer"
+CONNECT = "connect.chat"
+DISCONNECT = "disconnect.chat"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    directory: Path
+    peer: Path
+    connect: Path
+    disconnect: Path
+
+    @property
+    def paths(self) -> tuple[Path, Path, Path]:
+        return (self.peer, self.connect, self.disconnect)
+
+
+def find_chat() -> str:
+    return shutil.which("chat", path=os.pathsep.join(
+        [os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])) or "/usr/sbin/chat"
+
+
+def _env():
+    import jinja2  # heavy: imported only when rendering
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - pppd/chat files, not HTML; values are quoted in Python
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def pdp_context_command(profile: Profile, cid: int = 1) -> str:
+    net = profile.network
+    return f'AT+CGDCONT={cid},"{net.pdp_type}","{net.apn}"'
+
+
+def _chat_seconds(seconds: float) -> int:
+    """chat's TIMEOUT is whole seconds; round up and never below 1."""
+    return max(1, math.ceil(seconds))
+
+
+def peer_options(profile: Profile, directory: Path, chat: str) -> list[str]:
+    """The options, one line each, already quoted for pppd."""
+    m, a, p = profile.modem, profile.auth, profile.ppp
+    chat_argv = [chat, "-s", "-S"] + (["-v"] if p.debug else [])
+    lines = [
+        pppd_word(m.ppp_port),
+        str(m.baudrate),
+        "crtscts" if m.flow_control == "rtscts" else "nocrtscts",
+        "modem" if m.control_lines else "local",
+        "lock",
+        "noauth",
+        "connect " + pppd_word(shell_command([*chat_argv, "-f", str(directory / CONNECT)])),
+        "disconnect " + pppd_word(shell_command([*chat_argv, "-f", str(directory / DISCONNECT)])),
+        "noipdefault",
+        "ipcp-accept-local",
+        "ipcp-accept-remote",
+        "linkname " + pppd_word(f"bg-pppd-{profile.name}"),
+        "ipparam " + pppd_word(profile.name),
+        "maxfail 1",
+        "nopersist",
+    ]
+    if profile.network.pdp_type == "IP":
+        lines.append("noipv6")
+    elif profile.network.pdp_type == "IPV6":
+        lines += ["+ipv6", "noip"]
+    else:
+        lines.append("+ipv6")
+    if p.default_route:
+        lines.append("defaultroute")
+        if p.route_metric is not None:
+            lines.append(f"defaultroute-metric {p.route_metric}")
+        if p.replace_default_route:
+            lines.append("replacedefaultroute")
+    else:
+        lines.append("nodefaultroute")
+    if p.use_peer_dns:
+        lines.append("usepeerdns")
+    if p.lcp_echo_interval:
+        lines += [f"lcp-echo-interval {int(p.lcp_echo_interval)}",
+                  f"lcp-echo-failure {p.lcp_echo_failure}"]
+        if p.lcp_echo_adaptive:
+            lines.append("lcp-echo-adaptive")
+    else:
+        lines += ["lcp-echo-interval 0"]
+    if a.method != "none":
+        lines += ["user " + pppd_word(a.user), "password " + pppd_word(a.password), "hide-password"]
+        refused = ("refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap") \
+            if a.method == "pap" else ("refuse-pap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap")
+        lines += refused
+    else:
+        lines += ["refuse-pap", "refuse-chap", "refuse-mschap", "refuse-mschap-v2", "refuse-eap"]
+    if p.debug:
+        lines.append("debug")
+    lines += [" ".join(words) for words in (e.split() for e in p.extra_options)]
+    return lines
+
+
+def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: bool = True,
+           chat: str | None = None) -> Rendered:
+    """Write the three files atomically, mode 0600 (the peer file may hold a password).
+
+    ``set_context``: the connect script sets the APN itself, so the files work
+    with a plain ``pppd file``; ``up`` turns it off because its pre-flight has
+    already set the context (and writes it only when it differs).
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    chat = chat or find_chat()
+    env = _env()
+    rec = profile.recovery
+    context = {
+        "profile": profile.name,
+        "source": re.sub(r"[\x00-\x1f\x7f]", "?", profile.source),
+        "options": peer_options(profile, out, chat),
+        "at_timeout": _chat_seconds(rec.at_timeout),
+        "dial_timeout": _chat_seconds(rec.dial_timeout),
+        "context_command": chat_string(pdp_context_command(profile)) if set_context else "",
+        "dial_command": chat_string("ATD" + profile.network.dial_number),
+    }
+    files = {}
+    for name in (PEER, CONNECT, DISCONNECT):
+        text = env.get_template(f"{name}.j2").render(**context)
+        files[name] = atomic.write(out / name, text, mode=0o600)
+    return Rendered(out, files[PEER], files[CONNECT], files[DISCONNECT])

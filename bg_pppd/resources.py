@@ -1,0 +1,26 @@
+"""Where the templates and example profiles are, installed or in a checkout.
+
+An installed wheel or .deb carries them as the packages bg_pppd.templates and
+bg_pppd.configs; a checkout has them at the top level beside bg_pppd/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _find(name: str) -> Path:
+    for candidate in (_HERE / name, _HERE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"bg-pppd is incompletely installed: no {name}/ beside {_HERE}")
+
+
+def templates_dir() -> Path:
+    return _find("templates")
+
+
+def configs_dir() -> Path:
+    return _find("configs")

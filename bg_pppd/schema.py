@@ -1,0 +1,186 @@
+"""Value kinds for profile keys: each converts a YAML value or says why not.
+
+Kinds are small objects so that the profile's dataclasses can carry their own
+validation in field metadata: one place names a key, its default and its rules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import MISSING, field
+from typing import Any
+
+
+class Invalid(ValueError):
+    """A value is wrong; the message is written for the user."""
+
+
+class Kind:
+    what = "a value"
+
+    def convert(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+def _typename(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+class Bool(Kind):
+    what = "true or false"
+
+    def convert(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise Invalid(f"must be true or false, not {_typename(value)}")
+
+
+class Number(Kind):
+    """Seconds and counts; fractions allowed unless ``integer``."""
+
+    def __init__(self, lo: float | None = None, hi: float | None = None, integer: bool = False):
+        self.lo, self.hi, self.integer = lo, hi, integer
+        self.what = "a whole number" if integer else "a number"
+
+    def convert(self, value: Any) -> float | int:
+        ok = isinstance(value, int) if self.integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise Invalid(f"must be {self.what}, not {_typename(value)}")
+        if self.lo is not None and value < self.lo:
+            raise Invalid(f"must be at least {self.lo:g}, not {value!r}")
+        if self.hi is not None and value > self.hi:
+            raise Invalid(f"must be at most {self.hi:g}, not {value!r}")
+        return value
+
+
+class Choice(Kind):
+    def __init__(self, *choices: Any):
+        self.choices = choices
+        self.what = " | ".join(str(c) for c in choices)
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, bool) or value not in self.choices:
+            raise Invalid(f"must be one of {self.what}, not {_typename(value)}")
+        return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Text(Kind):
+    """A string; ``pattern`` (full match) is the safety net for values that reach pppd or chat."""
+
+    def __init__(self, pattern: str | None = None, hint: str = "", max_len: int = 255,
+                 allow_empty: bool = True):
+        self.pattern = re.compile(pattern) if pattern else None
+        self.hint, self.max_len, self.allow_empty = hint, max_len, allow_empty
+        self.what = "text"
+
+    def convert(self, value: Any) -> str:
+        if value is None and self.allow_empty:
+            return ""
+        if not isinstance(value, str):
+            raise Invalid(f"must be text (in quotes), not {_typename(value)}")
+        if not value and not self.allow_empty:
+            raise Invalid("must not be empty")
+        if len(value) > self.max_len:
+            raise Invalid(f"is {len(value)} characters long; at most {self.max_len} are allowed")
+        if _CONTROL.search(value):
+            raise Invalid("must not contain control characters (newline, tab, NUL, ...)")
+        if value and self.pattern and not self.pattern.fullmatch(value):
+            raise Invalid(f"{value[:60]!r} is not allowed: {self.hint}")
+        return value
+
+
+class DevicePath(Text):
+    def __init__(self) -> None:
+        super().__init__(r"/[A-Za-z0-9._+:@=,/-]+",
+                         "a device path is absolute and uses only letters, digits and . _ + : @ = , / -",
+                         max_len=200)
+
+    def convert(self, value: Any) -> str:
+        path = super().convert(value)
+        if path and ("/../" in path + "/" or path.endswith("/")):
+            raise Invalid(f"{path!r} is not a device path")
+        return path
+
+
+class FilePath(Text):
+    def __init__(self) -> None:
+        super().__init__(r"/[^\s]*", "an absolute path without spaces", max_len=400)
+
+
+class CommandLine(Kind):
+    """A command run without a shell: split like a shell would, never given to one."""
+
+    what = "a command line"
+
+    def convert(self, value: Any) -> tuple[str, ...]:
+        if value is None or value == "":
+            return ()
+        if isinstance(value, list):
+            words = [Text(max_len=1000, allow_empty=False).convert(v) for v in value]
+        else:
+            text = Text(max_len=4000).convert(value)
+            try:
+                words = shlex.split(text)
+            except ValueError as exc:
+                raise Invalid(f"cannot be split into words: {exc}") from None
+        if words and not words[0].startswith("/"):
+            raise Invalid(f"the program {words[0]!r} must be an absolute path "
+                          "(commands run without a shell and without a search path)")
+        return tuple(words)
+
+
+class ListOf(Kind):
+    def __init__(self, item: Kind, min_len: int = 0, max_len: int = 64, unique: bool = False):
+        self.item, self.min_len, self.max_len, self.unique = item, min_len, max_len, unique
+        self.what = f"a list of {item.what}"
+
+    def convert(self, value: Any) -> tuple[Any, ...]:
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            raise Invalid(f"must be a list (e.g. [a, b]), not {_typename(value)}")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise Invalid(f"must have {self.min_len} to {self.max_len} entries, not {len(value)}")
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(self.item.convert(item))
+            except Invalid as exc:
+                raise Invalid(f"entry {index + 1}: {exc}") from None
+        if self.unique and len(set(out)) != len(out):
+            raise Invalid("lists an entry twice")
+        return tuple(out)
+
+
+class Optional(Kind):
+    def __init__(self, inner: Kind):
+        self.inner = inner
+        self.what = f"{inner.what} or null"
+
+    def convert(self, value: Any) -> Any:
+        return None if value is None else self.inner.convert(value)
+
+
+def key(kind: Kind, default: Any = MISSING, doc: str = "") -> Any:
+    """A profile key: its kind and default live with the dataclass field."""
+    if isinstance(default, (list, Sequence)) and not isinstance(default, (str, tuple)):
+        default = tuple(default)
+    return field(default=default, metadata={"kind": kind, "doc": doc})

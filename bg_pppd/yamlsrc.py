@@ -1,0 +1,74 @@
+"""YAML to plain data, remembering where each value came from.
+
+PyYAML forgets line numbers once it builds Python objects; a profile error
+must name the line, so we compose the node graph ourselves and keep a map
+from key path to line. Duplicate keys, which PyYAML silently accepts, are
+errors here: the second one would quietly win in the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import Problem, ProfileError
+
+KeyPath = tuple[str, ...]
+
+
+def dotted(path: KeyPath) -> str:
+    """``('ppp', 'extra_options', '0')`` -> ``ppp.extra_options[0]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse ``text``; return the data and a map from key path to 1-based line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError([Problem(filename, line, "", f"not valid YAML: {reason}")]) from None
+    lines: dict[KeyPath, int] = {}
+    if node is None:
+        return {}, lines
+    constructor = yaml.constructor.SafeConstructor()
+    problems: list[Problem] = []
+    data = _build(node, (), lines, constructor, problems, filename)
+    if problems:
+        raise ProfileError(problems)
+    return data, lines
+
+
+def _build(node, path, lines, constructor, problems, filename) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(Problem(filename, line, dotted(path), "keys must be plain words"))
+                continue
+            key = str(key_node.value)
+            if key in out:
+                problems.append(Problem(filename, line, dotted((*path, key)), "given twice"))
+                continue
+            lines[(*path, key)] = line
+            out[key] = _build(value_node, (*path, key), lines, constructor, problems, filename)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            items.append(_build(item, (*path, str(index)), lines, constructor, problems, filename))
+        return items
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        reason = getattr(exc, "problem", None) or "cannot be read"
+        problems.append(Problem(filename, node.start_mark.line + 1, dotted(path), reason))
+        return None

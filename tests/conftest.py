@@ -1,0 +1,50 @@
+"""Shared test helpers: run the real CLI as a process, write profiles."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PPPD = shutil.which("pppd", path="/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
+CHAT = shutil.which("chat", path="/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
+
+needs_pppd = pytest.mark.skipif(PPPD is None, reason="pppd is not installed (apt-get install ppp)")
+needs_chat = pytest.mark.skipif(CHAT is None, reason="chat is not installed (apt-get install ppp)")
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bg_pppd", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, **kw)
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    """Run and state dirs in tmp, through the documented environment variables."""
+    run, state = tmp_path / "run", tmp_path / "state"
+    monkeypatch.setenv("BG_PPPD_RUN_DIR", str(run))
+    monkeypatch.setenv("BG_PPPD_STATE_DIR", str(state))
+    return run, state
+
+
+@pytest.fixture
+def write_profile(tmp_path):
+    def write(text: str, name: str = "test") -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text))
+        path.chmod(0o600)
+        return path
+    return write
+
+
+def pppd_dryrun(peer: Path) -> subprocess.CompletedProcess:
+    """Real pppd parses the file; exit 4 = parsed (no kernel PPP here), 2 = option error."""
+    return subprocess.run([PPPD, "file", str(peer), "dryrun", "nodetach"], capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
