@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_FAILURE, BgPppdError
+from .errors import EXIT_FAILURE, EXIT_PROFILE, BgPppdError
 
 RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
@@ -37,6 +37,16 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for path in render.render(loaded, out).paths:
         print(path)
     return 0
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from .emulator import runtime
+
+    try:
+        return runtime.main(args.link, args.scenario, args.log, args.control)
+    except (ValueError, OSError) as exc:
+        print(f"bg-pppd emulate: {exc}", file=sys.stderr)
+        return EXIT_PROFILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", _cmd_render, "write the pppd peer file and chat scripts; print their paths")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
+    p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")
+    p.add_argument("--link", metavar="PATH", help="symlink to the pty (e.g. /tmp/bg95)")
+    p.add_argument("--scenario", metavar="FILE", help="YAML scenario (boot time, SIM, registration...)")
+    p.add_argument("--log", metavar="FILE", help="append every command and event, with timestamps")
+    p.add_argument("--control", metavar="SOCKET",
+                   help="Unix socket for DTR/RI/faults (default PATH.control with --link)")
     return parser
 
 

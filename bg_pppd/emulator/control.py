@@ -1,0 +1,51 @@
+"""Client for the emulator's control socket: the simulated DTR/DCD/RI lines and faults.
+
+Also a tiny command line, so a profile's ``reset_command`` can pulse the
+virtual module's reset line in tests: ``python3 -m bg_pppd.emulator.control SOCK reset``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from typing import Any
+
+
+def call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf or b"{}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 2:
+        print("usage: python3 -m bg_pppd.emulator.control SOCKET status|reset|reboot|power_on|drop|"
+              "ring [KIND]|dtr 0|1", file=sys.stderr)
+        return 2
+    path, op, rest = argv[0], argv[1], argv[2:]
+    args: dict[str, Any] = {}
+    if op == "dtr":
+        args["value"] = rest[:1] == ["1"]
+    elif op == "ring" and rest:
+        args["kind"] = rest[0]
+    try:
+        reply = call(path, op, **args)
+    except OSError as exc:
+        print(f"emulator control {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply))
+    return 0 if reply.get("ok") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,768 @@
+"""The virtual module's behaviour: AT interpreter, SIM, registration, data mode.
+
+Pure logic over an injected I/O object (clock, timers, port, network side), so
+the same model runs in the pty emulator and could run under a fake clock.
+Behaviour follows the vendor's AT reference, not what bg-pppd expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .atparse import split_commands, split_extended
+from .scenario import Scenario
+
+GUARD = 1.0          # +++ guard time, before and after (vendor: at least 1 s)
+RI_PULSE = 0.12      # RI low for 120 ms on a URC in data mode
+MAX_LINE = 560
+
+CME_TEXT = {
+    3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
+    11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure", 14: "SIM busy",
+    16: "incorrect password", 30: "no network service", 50: "Incorrect parameters", 100: "unknown",
+}
+NUMERIC = {"OK": 0, "CONNECT": 1, "RING": 2, "NO CARRIER": 3, "ERROR": 4, "NO DIALTONE": 6,
+           "BUSY": 7, "NO ANSWER": 8}
+ACT = {"catm1": 8, "nbiot": 9, "gsm": 3}
+SYSMODE = {"catm1": "eMTC", "nbiot": "NBIoT", "gsm": "GSM"}
+NWINFO = {"catm1": "CAT-M1", "nbiot": "CAT-NB1", "gsm": "EGPRS"}
+BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class ModemIO(Protocol):
+    """What the model needs from its surroundings."""
+
+    def now(self) -> float: ...
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer: ...
+    def write(self, data: bytes) -> None: ...
+    def log(self, kind: str, text: str) -> None: ...
+    def network_start(self) -> None: ...
+    def network_write(self, data: bytes) -> None: ...
+    def network_stop(self) -> None: ...
+    def port_vanish(self) -> None: ...
+    def port_appear(self) -> None: ...
+
+
+@dataclass
+class Reply:
+    info: list[str] = field(default_factory=list)
+    final: str = "OK"
+    delay: float = 0.0
+    then: Callable[[], None] | None = None
+
+
+class CmeError(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+class Modem:
+    def __init__(self, scenario: Scenario, io: ModemIO):
+        self.sc, self.io = scenario, io
+        self.power = "off"            # off | booting | on | hung
+        self.mode = "command"         # command | data
+        self.session = False          # a PPP data call exists (data mode or escaped)
+        self.generation = 0           # bumps on power loss: stale timers do nothing
+        self.sim = scenario.sim
+        self.pin, self.puk = scenario.pin, scenario.puk
+        self.pin_tries, self.puk_tries = scenario.pin_tries, 10
+        self.saved = {"E": int(scenario.echo), "V": 1, "&C": 1, "&D": 2, "ipr": scenario.baudrate}
+        self.contexts = {int(k): list(v) for k, v in scenario.contexts.items()}
+        self.qcfg = {"iotopmode": scenario.iotopmode, "nwscanseq": scenario.nwscanseq,
+                      "nwscanmode": scenario.nwscanmode}
+        self.dials = 0
+        self.commands = 0
+        self.dtr = True
+        self.ri = False
+        self.pending_urcs: list[str] = []
+        self._reset_volatile()
+        self._line = bytearray()
+        self._queue: list[str] = []
+        self._busy = False
+        self._last_rx = 0.0
+        self._held = 0
+        self._held_first = 0.0
+        self._escape_timer: Timer | None = None
+        self._noise_index = 0
+
+    # ----- power -----------------------------------------------------------------------------
+
+    def _reset_volatile(self) -> None:
+        self.echo, self.verbose = bool(self.saved["E"]), bool(self.saved["V"])
+        self.dcd_mode, self.dtr_mode, self.ipr = self.saved["&C"], self.saved["&D"], self.saved["ipr"]
+        self.cmee, self.cfun = 0, 1
+        self.reg_n = {"+CEREG": 0, "+CGREG": 0, "+CREG": 0}
+        self.reg_reported: dict[str, int] = {}
+        self.rdy_at: float | None = None
+        self.attach_at: float | None = None
+        self.sim_ready_at: float | None = None
+
+    def start(self) -> None:
+        if self.sc.boot_at_start:
+            self._boot(self.sc.scaled("boot_time"), vanished=False)
+        else:
+            self.power = "on"
+            self.rdy_at = self.io.now()
+            self._sim_became_ready(self.rdy_at)  # the registration timeline starts now
+            self._start_noise()
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        gen = self.generation
+
+        def run() -> None:
+            if gen == self.generation:
+                fn()
+        self.io.call_later(delay, run)
+
+    def _power_loss(self, why: str) -> None:
+        self.io.log("event", f"power-down {why}")
+        self.generation += 1
+        if self.session:
+            self.session = False
+            self.io.network_stop()
+        self.mode = "command"
+        self.ri = False
+        self._line.clear()
+        self._queue.clear()
+        self._busy = False
+        self._held = 0
+        self.pending_urcs.clear()
+        self._reset_volatile()
+
+    def reboot(self, why: str = "reset") -> None:
+        """AT+CFUN=1,1, a hardware reset, or the module rebooting by itself."""
+        self._power_loss(why)
+        vanish = self.sc.port == "usb"
+        silence = self.sc.scaled("reboot_time")
+        if vanish:  # USB drops off the bus a moment after the reset
+            drop = self.sc.scaled("usb_drop_delay")
+            self._later(drop, self.io.port_vanish)
+            silence = max(silence, drop + 0.05)
+        self._boot(silence, vanished=vanish)
+
+    def power_off(self) -> None:
+        self._power_loss("off")
+        self.power = "off"
+        if self.sc.port == "usb":
+            self.io.port_vanish()
+
+    def power_on(self) -> None:
+        if self.power == "off":
+            self._boot(self.sc.scaled("boot_time"), vanished=self.sc.port == "usb")
+
+    def _boot(self, silence: float, vanished: bool) -> None:
+        self.power = "booting"
+        self.io.log("event", "booting")
+        gen = self.generation
+
+        def appear() -> None:
+            if vanished:
+                self.io.port_appear()
+            self._boot_urcs(gen)
+        self._later(silence, appear)
+
+    def _boot_urcs(self, gen: int) -> None:
+        self.power = "on"
+        self.commands = 0
+        now = self.io.now()
+        self.rdy_at = now
+        cpin = {"ready": "+CPIN: READY", "pin": "+CPIN: SIM PIN", "puk": "+CPIN: SIM PUK"}.get(self.sim)
+        urcs = ["RDY", "+CFUN: 1"] + ([cpin] if cpin else []) + ["+QUSIM: 1", "+QIND: SMS DONE"]
+        if self.sim == "ready":
+            urcs.append("+QIND: PB DONE")
+        urcs.append("APP RDY")
+        gap = self.sc.scaled("boot_urc_gap")
+        for i, text in enumerate(urcs):
+            self._later(i * gap, lambda t=text: self.urc(t))
+        self.io.log("event", "ready")
+        if self.sim == "ready":
+            self._sim_became_ready(now + self.sc.scaled("sim_busy"))
+        self._start_noise()
+
+    def _sim_became_ready(self, at: float) -> None:
+        self.sim_ready_at = at
+        self._attach(at)
+
+    def _attach(self, at: float | None = None) -> None:
+        """(Re)start the network search; each registration change may raise a URC."""
+        if self.cfun != 1 or self.sim != "ready":
+            self.attach_at = None
+            return
+        self.attach_at = self.io.now() if at is None else at
+        gen = self.generation
+        for t, _stat in self.sc.registration_timeline():
+            delay = self.attach_at + t - self.io.now()
+            self._later(max(0.0, delay) + 0.001, lambda g=gen: self._report_registration())
+
+    # ----- registration ----------------------------------------------------------------------
+
+    def _rat_allowed(self) -> bool:
+        mode, scan = int(self.qcfg["iotopmode"]), int(self.qcfg["nwscanmode"])
+        if self.sc.rat == "gsm":
+            return scan != 3
+        return scan != 1 and mode in ((0, 2) if self.sc.rat == "catm1" else (1, 2))
+
+    def network_stat(self) -> int:
+        if self.power != "on" or self.attach_at is None or self.cfun != 1 or self.sim != "ready":
+            return 0
+        elapsed = self.io.now() - self.attach_at
+        if elapsed < 0:
+            return 0
+        stat = 0
+        for t, s in self.sc.registration_timeline():
+            if elapsed >= t:
+                stat = s
+        if not self._rat_allowed() and stat in (1, 5):
+            return 2
+        return stat
+
+    def registered(self) -> bool:
+        return self.network_stat() in (1, 5)
+
+    def reg_stat(self, name: str) -> int:
+        stat = self.network_stat()
+        lte = self.sc.rat != "gsm"
+        if (name == "+CEREG" and not lte) or (name == "+CGREG" and lte):
+            return 2 if stat == 2 else 0
+        return stat
+
+    def _reg_fields(self, name: str, stat: int, n: int) -> str:
+        text = f"{stat}"
+        if n >= 2 and stat in (1, 5):
+            act = ACT[self.sc.rat] if name != "+CGREG" else 3
+            text += f',"1A2B","01A2D001",{act}'
+        return text
+
+    def _report_registration(self) -> None:
+        for name, n in self.reg_n.items():
+            stat = self.reg_stat(name)
+            if n and self.reg_reported.get(name) != stat:
+                self.reg_reported[name] = stat
+                self.urc(f"{name}: {self._reg_fields(name, stat, n)}")
+
+    # ----- lines -----------------------------------------------------------------------------
+
+    @property
+    def dcd(self) -> bool:
+        return self.session if self.dcd_mode == 1 else True
+
+    def set_dtr(self, asserted: bool) -> None:
+        """DTR drop (asserted -> not) acts per AT&D: 1 command mode, link kept; 2 hang up."""
+        was, self.dtr = self.dtr, asserted
+        self.io.log("event", f"dtr {'on' if asserted else 'off'}")
+        if not (was and not asserted) or self.power != "on":
+            return
+        if self.dtr_mode == 1 and self.mode == "data":
+            self._to_command_mode("dtr")
+        elif self.dtr_mode == 2 and self.session:
+            self._end_session("dtr", result="OK")
+
+    def ring(self, kind: str = "sms") -> None:
+        text = {"sms": '+CMTI: "ME",1', "call": "RING"}.get(kind, kind)
+        self.io.log("event", f"ring {text}")
+        self.ri = True
+        self._later(RI_PULSE, self._ri_off)
+        if self.mode == "data":
+            self.pending_urcs.append(text)  # vendor: URCs are not sent to the PPP port
+        else:
+            self.urc(text)
+
+    def _ri_off(self) -> None:
+        self.ri = False
+
+    # ----- output ----------------------------------------------------------------------------
+
+    def _frame(self, text: str) -> bytes:
+        return f"\r\n{text}\r\n".encode() if self.verbose else f"{text}\r\n".encode()
+
+    def _final(self, text: str) -> bytes:
+        if self.verbose:
+            return f"\r\n{text}\r\n".encode()
+        code = NUMERIC.get(text.split(" ")[0] if text.startswith("CONNECT") else text)
+        return f"{code}\r".encode() if code is not None else f"{text}\r\n".encode()
+
+    def urc(self, text: str) -> None:
+        """URCs only between answers and never in data mode."""
+        if self.power != "on":
+            return
+        if self.mode == "data" or self._busy:
+            self.pending_urcs.append(text)
+            return
+        self.io.log("urc", text)
+        self.io.write(self._frame(text))
+
+    def _flush_urcs(self) -> None:
+        urcs, self.pending_urcs = self.pending_urcs, []
+        for text in urcs:
+            self.urc(text)
+
+    def _start_noise(self) -> None:
+        if not self.sc.noise or self.sc.noise_interval <= 0:
+            return
+
+        def tick() -> None:
+            if self.power == "on" and self.mode == "command" and not self._busy:
+                self.urc(self.sc.noise[self._noise_index % len(self.sc.noise)])
+                self._noise_index += 1
+            self._later(self.sc.scaled("noise_interval"), tick)
+        self._later(self.sc.scaled("noise_interval"), tick)
+
+    # ----- input -----------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        if self.power != "on":
+            return  # booting, hung or off: nothing is read, nothing echoed
+        if self.mode == "data":
+            self._receive_data(data)
+            return
+        for byte in data:
+            if self.mode == "data":  # a dial answered within this chunk
+                self._receive_data(bytes([byte]))
+                continue
+            if self.echo and self.power == "on":
+                self.io.write(bytes([byte]))
+            if byte == 0x0D:
+                line = self._line.decode("latin-1")
+                self._line.clear()
+                if "AT" in line.upper():  # the module hunts for "AT"; anything before it is noise
+                    line = line[line.upper().index("AT"):]
+                    self._queue.append(line.strip())
+                    self._next_line()
+            elif byte in (0x08, 0x7F):
+                del self._line[-1:]
+            elif byte >= 0x20 and len(self._line) < MAX_LINE:
+                self._line.append(byte)
+
+    def _next_line(self) -> None:
+        if self._busy or not self._queue or self.power != "on":
+            return
+        line = self._queue.pop(0)
+        self.io.log("cmd", line)
+        self.commands += 1
+        if self.sc.hang_after is not None and self.commands > self.sc.hang_after:
+            self.power = "hung"
+            self.io.log("event", "hung: no more answers")
+            return
+        self._busy = True
+        reply = self.execute(line)
+        delay = reply.delay + self.sc.scaled("response_delay")
+        gen = self.generation
+
+        def answer() -> None:
+            if gen != self.generation or self.power != "on":
+                return
+            out = b"".join(self._frame(t) if self.verbose else f"{t}\r\n".encode() for t in reply.info)
+            self.io.write(out + self._final(reply.final))
+            self.io.log("final", reply.final)
+            self._busy = False
+            if reply.then:
+                reply.then()
+            if self.sc.reboot_after is not None and self.commands == self.sc.reboot_after:
+                self._later(0.05, lambda: self.reboot("by itself"))
+            if self.mode == "command":
+                self._flush_urcs()
+                self._next_line()
+        if delay > 0:
+            self._later(delay, answer)
+        else:
+            answer()
+
+    def _receive_data(self, data: bytes) -> None:
+        now = self.io.now()
+        out = bytearray()
+        for byte in data:
+            if byte == 0x2B and self._held < 3 and (
+                    (self._held == 0 and now - self._last_rx >= GUARD)
+                    or (self._held and now - self._held_first < GUARD)):
+                if self._held == 0:
+                    self._held_first = now
+                self._held += 1
+                if self._held == 3:
+                    self._escape_timer = self.io.call_later(GUARD, self._escape_complete)
+            else:
+                out += self._release_held()
+                out.append(byte)
+            self._last_rx = now
+        if out:
+            self.io.network_write(bytes(out))
+
+    def _release_held(self) -> bytes:
+        held, self._held = b"+" * self._held, 0
+        if self._escape_timer:
+            self._escape_timer.cancel()
+            self._escape_timer = None
+        return held
+
+    def _escape_complete(self) -> None:
+        self._escape_timer = None
+        if self._held == 3 and self.mode == "data" and self.io.now() - self._last_rx >= GUARD - 0.01:
+            self._held = 0
+            self._to_command_mode("+++")
+
+    def _to_command_mode(self, how: str) -> None:
+        self.io.log("event", f"command mode ({how}), link kept")
+        self.mode = "command"
+        self.io.write(self._final("OK"))
+        self._flush_urcs()
+
+    def network_data(self, data: bytes) -> None:
+        if self.mode == "data" and self.power == "on":
+            self.io.write(data)
+
+    def network_closed(self) -> None:
+        if self.session:
+            self._end_session("network", result="NO CARRIER" if self.sc.no_carrier_on_end else None)
+
+    def _end_session(self, why: str, result: str | None) -> None:
+        self.io.log("event", f"call ended ({why})")
+        self.session = False
+        self.io.network_stop()
+        self.mode = "command"
+        self._held = 0
+        if result:
+            self.io.write(self._final(result))
+        self._flush_urcs()
+
+    # ----- commands --------------------------------------------------------------------------
+
+    def execute(self, line: str) -> Reply:
+        cmds = split_commands(line)
+        if cmds is None:
+            return Reply(final="ERROR")
+        total = Reply()
+        for cmd in cmds or [""]:
+            try:
+                reply = self._one(cmd)
+            except CmeError as exc:
+                return Reply(total.info, self._cme(exc.code), total.delay)
+            total.info += reply.info
+            total.delay += reply.delay
+            total.then = reply.then or total.then
+            if reply.final != "OK":
+                return Reply(total.info, reply.final, total.delay, total.then)
+        return total
+
+    def _cme(self, code: int) -> str:
+        if self.cmee == 0:
+            return "ERROR"
+        return f"+CME ERROR: {code}" if self.cmee == 1 else f"+CME ERROR: {CME_TEXT.get(code, 'unknown')}"
+
+    def _one(self, cmd: str) -> Reply:
+        if cmd == "":
+            return Reply()
+        if cmd[0] in "+$":
+            name, form, args = split_extended(cmd)
+            handler = getattr(self, "at_" + name[1:].replace("&", "_").lower(), None)
+            if handler is None:
+                return Reply(final="ERROR")
+            return handler(form, args)
+        if cmd.startswith("D"):
+            return self.at_dial(cmd[1:])
+        letter, digits = (cmd[:2], cmd[2:]) if cmd.startswith("&") else (cmd[:1], cmd[1:])
+        value = int(digits) if digits else 0
+        basic: dict[str, Callable[[int], Reply]] = {
+            "E": self._set_echo, "V": self._set_verbose, "&D": self._set_dtr_mode,
+            "&C": self._set_dcd_mode, "Q": lambda v: Reply(), "Z": self._restore,
+            "&F": self._factory, "&W": self._save, "I": self._ident, "H": self._hangup,
+            "O": self._online,
+        }
+        if letter not in basic:
+            return Reply(final="ERROR")
+        return basic[letter](value)
+
+    def _set_echo(self, v: int) -> Reply:
+        if v not in (0, 1):
+            return Reply(final="ERROR")
+        self.echo = bool(v)
+        return Reply()
+
+    def _set_verbose(self, v: int) -> Reply:
+        if v not in (0, 1):
+            return Reply(final="ERROR")
+        self.verbose = bool(v)
+        return Reply()
+
+    def _set_dtr_mode(self, v: int) -> Reply:
+        if v not in (0, 1, 2):
+            return Reply(final="ERROR")
+        self.dtr_mode = v
+        return Reply()
+
+    def _set_dcd_mode(self, v: int) -> Reply:
+        if v not in (0, 1):
+            return Reply(final="ERROR")
+        self.dcd_mode = v
+        return Reply()
+
+    def _restore(self, v: int) -> Reply:
+        self.echo, self.verbose = bool(self.saved["E"]), bool(self.saved["V"])
+        self.dcd_mode, self.dtr_mode = self.saved["&C"], self.saved["&D"]
+        return Reply()
+
+    def _factory(self, v: int) -> Reply:
+        self.echo, self.verbose, self.dcd_mode, self.dtr_mode = True, True, 1, 2
+        return Reply()
+
+    def _save(self, v: int) -> Reply:
+        self.saved.update({"E": int(self.echo), "V": int(self.verbose), "&C": self.dcd_mode,
+                           "&D": self.dtr_mode, "ipr": self.ipr})
+        self.io.log("event", f"settings saved (ipr {self.ipr})")
+        return Reply()
+
+    def _ident(self, v: int) -> Reply:
+        return Reply([self.sc.manufacturer, self.sc.model, f"Revision: {self.sc.revision}"])
+
+    def _hangup(self, v: int) -> Reply:
+        if self.session:
+            return Reply(delay=self.sc.scaled("hangup_delay"),
+                         then=lambda: self._end_session("ATH", result=None))
+        return Reply()
+
+    def _online(self, v: int) -> Reply:
+        if not self.session:
+            return Reply(final="NO CARRIER")
+        return Reply(final=self.sc.connect_text, then=self._enter_data_mode)
+
+    def _enter_data_mode(self) -> None:
+        self.mode = "data"
+        self._last_rx = self.io.now()
+        self._held = 0
+
+    def at_dial(self, number: str) -> Reply:
+        number = number.strip().upper()
+        if number not in ("*99#", "*99***1#") and not number.startswith("*99***"):
+            return Reply(final="NO CARRIER", delay=self.sc.scaled("dial_delay"))
+        cid = int(number[6:-1]) if number.startswith("*99***") else 1
+        delay = self.sc.scaled("dial_delay")
+        self.dials += 1
+        if self.dials <= len(self.sc.dial_results):
+            return Reply(final=str(self.sc.dial_results[self.dials - 1]), delay=delay)
+        if not self.registered() or cid not in self.contexts:
+            return Reply(final="NO CARRIER", delay=delay)
+
+        def connected() -> None:
+            self.session = True
+            self._enter_data_mode()
+            self.io.log("event", "data mode")
+            self.io.network_start()
+        return Reply(final=self.sc.connect_text, delay=delay, then=connected)
+
+    # extended commands: at_<name>(form, args); form is '', '?', '=?' or '='
+
+    def _need_sim(self) -> None:
+        if self.cfun == 0:
+            raise CmeError(13)
+        if self.sim == "absent":
+            raise CmeError(10)
+        if self.sim == "failure":
+            raise CmeError(13)
+        if self.sim_ready_at is not None and self.io.now() < self.sim_ready_at:
+            raise CmeError(14)
+
+    def at_cmee(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            return Reply([f"+CMEE: {self.cmee}"])
+        if form == "=" and args[0] in ("0", "1", "2"):
+            self.cmee = int(args[0])
+            return Reply()
+        return Reply(final="ERROR") if form != "=?" else Reply(["+CMEE: (0-2)"])
+
+    def at_cpin(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            self._need_sim()
+            text = {"pin": "SIM PIN", "puk": "SIM PUK"}.get(self.sim, "READY")
+            return Reply([f"+CPIN: {text}"])
+        if form != "=":
+            return Reply(final="ERROR")
+        self._need_sim()
+        if self.sim == "pin" and len(args) == 1:
+            if args[0] == self.pin:
+                self.io.log("event", "PIN accepted")
+                return Reply(then=self._pin_ok)
+            self.pin_tries -= 1
+            self.io.log("event", f"wrong PIN, {self.pin_tries} tries left")
+            if self.pin_tries <= 0:
+                self.sim = "puk"
+            raise CmeError(16)
+        if self.sim == "puk" and len(args) == 2:
+            if args[0] == self.puk:
+                self.pin, self.pin_tries = args[1], 3
+                return Reply(then=self._pin_ok)
+            self.puk_tries -= 1
+            raise CmeError(16)
+        raise CmeError(3)
+
+    def _pin_ok(self) -> None:
+        self.sim = "ready"
+        self.pin_tries = 3
+        gap = self.sc.scaled("boot_urc_gap")
+        for i, text in enumerate(["+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"], 1):
+            self._later(i * gap, lambda t=text: self.urc(t))
+        self._sim_became_ready(self.io.now())
+
+    def at_qpinc(self, form: str, args: list[str]) -> Reply:
+        return Reply([f'+QPINC: "SC",{self.pin_tries},{self.puk_tries}'])
+
+    def at_qccid(self, form: str, args: list[str]) -> Reply:
+        self._need_sim()
+        return Reply([f"+QCCID: {self.sc.iccid}"])
+
+    at_ccid = at_qccid
+
+    def at_cimi(self, form: str, args: list[str]) -> Reply:
+        self._need_sim()
+        if self.sim != "ready":
+            raise CmeError(11 if self.sim == "pin" else 12)
+        return Reply([self.sc.imsi])
+
+    def at_cgsn(self, form: str, args: list[str]) -> Reply:
+        return Reply([self.sc.imei])
+
+    at_gsn = at_cgsn
+
+    def at_cgmi(self, form: str, args: list[str]) -> Reply:
+        return Reply([self.sc.manufacturer])
+
+    at_gmi = at_cgmi
+
+    def at_cgmm(self, form: str, args: list[str]) -> Reply:
+        return Reply([self.sc.model])
+
+    at_gmm = at_cgmm
+
+    def at_cgmr(self, form: str, args: list[str]) -> Reply:
+        return Reply([self.sc.revision])
+
+    at_gmr = at_cgmr
+
+    def at_cfun(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            return Reply([f"+CFUN: {self.cfun}"])
+        if form != "=" or args[0] not in ("0", "1", "4"):
+            return Reply(final="ERROR")
+        if len(args) > 1 and args[1] == "1":
+            def restart() -> None:
+                if self.sc.powered_down_urc:
+                    self.io.write(self._frame("POWERED DOWN"))
+                self.reboot("AT+CFUN=1,1")
+            return Reply(then=restart)
+        self.cfun = int(args[0])
+        self._attach()
+        return Reply(delay=self.sc.scaled("cfun_delay"))
+
+    def _registration(self, name: str, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            n = self.reg_n[name]
+            return Reply([f"{name}: {n},{self._reg_fields(name, self.reg_stat(name), n)}"])
+        if form == "=?":
+            return Reply([f"{name}: (0-2)"])
+        if form == "=" and args[0] in ("0", "1", "2"):
+            self.reg_n[name] = int(args[0])
+            self.reg_reported[name] = self.reg_stat(name)
+            return Reply()
+        return Reply(final="ERROR")
+
+    def at_cereg(self, form: str, args: list[str]) -> Reply:
+        return self._registration("+CEREG", form, args)
+
+    def at_cgreg(self, form: str, args: list[str]) -> Reply:
+        return self._registration("+CGREG", form, args)
+
+    def at_creg(self, form: str, args: list[str]) -> Reply:
+        return self._registration("+CREG", form, args)
+
+    def at_cgatt(self, form: str, args: list[str]) -> Reply:
+        return Reply([f"+CGATT: {int(self.registered())}"]) if form == "?" else Reply()
+
+    def at_cops(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            if self.registered():
+                act = ACT[self.sc.rat] if self.sc.rat != "gsm" else 0
+                return Reply([f'+COPS: 0,0,"{self.sc.operator}",{act}'])
+            return Reply(["+COPS: 0"])
+        if form == "=?":
+            op = self.sc.operator
+            return Reply([f'+COPS: (1,"{op}","{op}","{self.sc.mcc_mnc}",8),,(0-4),(0-2)'],
+                         delay=self.sc.scaled("cfun_delay") * 10)
+        return Reply(delay=self.sc.scaled("cfun_delay"))
+
+    def at_csq(self, form: str, args: list[str]) -> Reply:
+        return Reply([f"+CSQ: {self.sc.rssi if self.registered() else 99},99"])
+
+    def at_qcsq(self, form: str, args: list[str]) -> Reply:
+        if not self.registered():
+            return Reply(['+QCSQ: "NOSERVICE"'])
+        rssi = -113 + 2 * self.sc.rssi
+        if self.sc.rat == "gsm":
+            return Reply([f'+QCSQ: "GSM",{rssi}'])
+        sc = self.sc
+        return Reply([f'+QCSQ: "{SYSMODE[sc.rat]}",{rssi},{sc.rsrp},{sc.sinr},{sc.rsrq}'])
+
+    def at_qnwinfo(self, form: str, args: list[str]) -> Reply:
+        if not self.registered():
+            return Reply(["+QNWINFO: No Service"])
+        band = self.sc.band if self.sc.rat != "gsm" else "GSM 900"
+        return Reply([f'+QNWINFO: "{NWINFO[self.sc.rat]}","{self.sc.mcc_mnc}","{band}",{self.sc.channel}'])
+
+    def at_qcfg(self, form: str, args: list[str]) -> Reply:
+        if form != "=" or not args or args[0].lower() not in self.qcfg:
+            return Reply(final="ERROR")
+        key = args[0].lower()
+        if len(args) == 1:
+            return Reply([f'+QCFG: "{key}",{self.qcfg[key]}'])
+        value = args[1]
+        valid = {"iotopmode": ("0", "1", "2"), "nwscanmode": ("0", "1", "3")}
+        if key in valid and value not in valid[key]:
+            return Reply(final="ERROR")
+        if key == "nwscanseq" and (len(value) % 2 or not value.isdigit()):
+            return Reply(final="ERROR")
+        self.qcfg[key] = value if key == "nwscanseq" else int(value)
+        self.io.log("event", f"qcfg {key}={value} (written to NV, rescan)")
+        self._attach()
+        return Reply()
+
+    def at_cgdcont(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            return Reply([f'+CGDCONT: {cid},"{t}","{apn}","0.0.0.0",0,0,0'
+                          for cid, (t, apn) in sorted(self.contexts.items())])
+        if form == "=?":
+            return Reply(['+CGDCONT: (1-15),"IP",,,(0-2),(0-4),(0,1)'])
+        if form != "=" or not args[0].isdigit() or not 1 <= int(args[0]) <= 15:
+            return Reply(final="ERROR")
+        cid = int(args[0])
+        if len(args) == 1:
+            self.contexts.pop(cid, None)
+            return Reply()
+        if args[1] not in ("IP", "IPV6", "IPV4V6"):
+            return Reply(final="ERROR")
+        self.contexts[cid] = [args[1], args[2] if len(args) > 2 else ""]
+        self.io.log("event", f"context {cid} = {self.contexts[cid]}")
+        return Reply()
+
+    def at_ipr(self, form: str, args: list[str]) -> Reply:
+        if form == "?":
+            return Reply([f"+IPR: {self.ipr}"])
+        if form == "=?":
+            return Reply([f"+IPR: (),({','.join(map(str, BAUDRATES))})"])
+        if form == "=" and args[0].isdigit() and int(args[0]) in BAUDRATES:
+            self.ipr = int(args[0])
+            return Reply()
+        return Reply(final="ERROR")
+
+    def at_qpowd(self, form: str, args: list[str]) -> Reply:
+        def off() -> None:
+            self.io.write(self._frame("POWERED DOWN"))
+            self.power_off()
+        return Reply(then=lambda: self._later(0.05, off))
+
+    def status(self) -> dict[str, Any]:
+        return {"power": self.power, "mode": self.mode, "session": self.session, "dtr": self.dtr,
+                "dcd": self.dcd, "ri": self.ri, "sim": self.sim, "stat": self.network_stat(),
+                "dials": self.dials, "echo": self.echo, "ipr": self.ipr, "saved_ipr": self.saved["ipr"],
+                "contexts": {str(k): v for k, v in self.contexts.items()}, "qcfg": dict(self.qcfg)}

@@ -1,0 +1,401 @@
+"""The virtual module on a pseudo-terminal: pty, network side, control socket, command log.
+
+All I/O for the model in modem.py lives here. The slave side is put in raw
+mode and kept open by us, so the host can open and close it like a serial
+port without the pty hanging up; a USB-style reboot closes it for real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Any
+
+from .loop import Loop, TimerHandle
+from .modem import Modem
+from .scenario import Scenario
+
+
+class Emulator:
+    """A virtual BG95 on a pty. Use as a context manager (runs in a thread) or ``run()``."""
+
+    def __init__(self, scenario: Scenario | dict | None = None, link: str | os.PathLike | None = None,
+                 log: str | os.PathLike | None = None, control: str | os.PathLike | None = None):
+        self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
+        self.link = Path(link) if link else None
+        self.log_path = Path(log) if log else None
+        self.control_path = Path(control) if control else None
+        self.loop = Loop()
+        self.modem = Modem(self.scenario, self)
+        self.device: str | None = None
+        self.events: list[tuple[float, str, str]] = []
+        self.sink = bytearray()
+        self._master = self._slave = -1
+        self._out = bytearray()
+        self._net: subprocess.Popen | None = None
+        self._net_out = bytearray()
+        self._net_kind = ""
+        self._log_file = None
+        self._server: socket.socket | None = None
+        self._clients: dict[int, tuple[socket.socket, bytearray]] = {}
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._appeared = threading.Event()
+
+    # ----- ModemIO ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.loop.now()
+
+    def call_later(self, delay: float, fn) -> TimerHandle:
+        return self.loop.call_later(delay, fn)
+
+    def log(self, kind: str, text: str) -> None:
+        stamp = time.time()
+        with self._lock:
+            self.events.append((stamp, kind, text))
+        if self._log_file:
+            self._log_file.write(f"{stamp:.3f} {kind} {text}\n")
+            self._log_file.flush()
+
+    def write(self, data: bytes) -> None:
+        if self._master < 0:
+            return
+        self._out += data
+        self._flush_out()
+
+    def _flush_out(self) -> None:
+        try:
+            while self._out:
+                n = os.write(self._master, self._out)
+                del self._out[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._out.clear()
+        self.loop.set_writer(self._master, self._on_port_readable, self._flush_out if self._out else None)
+
+    def network_start(self) -> None:
+        kind = self.scenario.network
+        pppd = shutil.which("pppd", path="/usr/sbin:/sbin:" + os.environ.get("PATH", ""))
+        if kind == "auto":
+            kind = "pppd" if pppd and os.path.exists("/dev/ppp") else "sink"
+        self._net_kind = kind
+        self.log("event", f"network side: {kind}")
+        if kind != "pppd":
+            return
+        args = [pppd or "pppd", "notty", *self.scenario.network_pppd, "nodetach"]
+        if self.scenario.network_log:
+            args += ["debug", "logfile", self.scenario.network_log]
+        self._net = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        for f in (self._net.stdin, self._net.stdout):
+            os.set_blocking(f.fileno(), False)
+        self.loop.add_reader(self._net.stdout.fileno(), self._on_network_readable)
+
+    def network_write(self, data: bytes) -> None:
+        if not self._net or not self._net.stdin:
+            with self._lock:  # the sink keeps the tail of what it got, for tests
+                self.sink += data
+                del self.sink[:-65536]
+            return
+        self._net_out += data
+        self._flush_net()
+
+    def _flush_net(self) -> None:
+        net = self._net
+        if not net or not net.stdin:
+            return
+        fd = net.stdin.fileno()
+        try:
+            while self._net_out:
+                del self._net_out[:os.write(fd, self._net_out)]
+        except BlockingIOError:
+            self.loop.call_later(0.01, self._flush_net)
+        except OSError:
+            self._net_out.clear()
+
+    def _on_network_readable(self) -> None:
+        net = self._net
+        if not net:
+            return
+        try:
+            data = os.read(net.stdout.fileno(), 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.modem.network_data(data)
+            return
+        self._close_network()
+        self.modem.network_closed()
+
+    def _close_network(self) -> None:
+        net, self._net = self._net, None
+        self._net_out.clear()
+        if not net:
+            return
+        self.loop.remove(net.stdout.fileno())
+        if net.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                net.terminate()
+        for f in (net.stdin, net.stdout):
+            with contextlib.suppress(OSError):
+                f.close()
+        try:
+            net.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            net.kill()
+            net.wait()
+        self.log("event", f"network side ended (exit {net.returncode})")
+
+    def network_stop(self) -> None:
+        self._close_network()
+
+    def port_vanish(self) -> None:
+        self.log("event", "port vanished")
+        self._close_pty()
+
+    def port_appear(self) -> None:
+        self._open_pty()
+        self.log("event", f"port appeared at {self.device}")
+
+    # ----- the pty ---------------------------------------------------------------------------
+
+    def _open_pty(self) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.device = os.ttyname(self._slave)
+        self._out.clear()
+        if self.link:
+            tmp = self.link.with_name(f".{self.link.name}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(self.device)
+            tmp.replace(self.link)
+        self.loop.set_writer(self._master, self._on_port_readable, None)
+        self._appeared.set()
+
+    def _close_pty(self) -> None:
+        self._appeared.clear()
+        if self.link:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+        if self._master >= 0:
+            self.loop.remove(self._master)
+            for fd in (self._master, self._slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
+    def _on_port_readable(self) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # nobody has the slave open: cannot happen, we keep it
+                return
+            raise
+        if data:
+            self.modem.receive(data)
+
+    # ----- control ---------------------------------------------------------------------------
+
+    def set_dtr(self, asserted: bool) -> None:
+        self.loop.call(lambda: self.modem.set_dtr(asserted))
+
+    def ring(self, kind: str = "sms") -> None:
+        self.loop.call(lambda: self.modem.ring(kind))
+
+    def drop_network(self) -> None:
+        """The network ends the call: the far-side pppd is killed, as when a cell drops it."""
+        def drop() -> None:
+            if self._net and self._net.poll() is None:
+                self.log("event", "network side killed")
+                os.killpg(self._net.pid, signal.SIGKILL)
+            elif self.modem.session:
+                self.log("event", "network side dropped")
+                self.modem.network_closed()
+        self.loop.call(drop)
+
+    def reset(self) -> None:
+        """A hardware reset (RESET_N / power cycle): works even when the module hangs."""
+        self.loop.call(lambda: self.modem.reboot("hardware reset"))
+
+    def reboot(self) -> None:
+        """The module reboots by itself (firmware crash, brown-out)."""
+        self.loop.call(lambda: self.modem.reboot("by itself"))
+
+    def power_on(self) -> None:
+        self.loop.call(self.modem.power_on)
+
+    def status(self) -> dict[str, Any]:
+        status = self.loop.call(self.modem.status)
+        return {**status, "device": self.device, "network": self._net_kind}
+
+    def commands(self) -> list[str]:
+        with self._lock:
+            return [text for _, kind, text in self.events if kind == "cmd"]
+
+    def wait_for(self, kind: str, text: str, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if any(k == kind and text in t for _, k, t in self.events):
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def _serve_control(self) -> None:
+        path = self.control_path
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(8)
+        self._server.setblocking(False)
+        self.loop.add_reader(self._server.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._server.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self._clients[conn.fileno()] = (conn, bytearray())
+        self.loop.add_reader(conn.fileno(), functools.partial(self._client_readable, conn.fileno()))
+
+    def _client_readable(self, fd: int) -> None:
+        conn, buf = self._clients[fd]
+        try:
+            data = conn.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.loop.remove(fd)
+            del self._clients[fd]
+            conn.close()
+            return
+        buf += data
+        while b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            reply = self._control(line)
+            with contextlib.suppress(OSError):
+                conn.setblocking(True)
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+                conn.setblocking(False)
+
+    def _control(self, line: bytes) -> dict[str, Any]:
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if op == "status":
+                return {"ok": True, **self.modem.status(), "device": self.device,
+                        "network": self._net_kind}
+            actions = {
+                "dtr": lambda: self.modem.set_dtr(bool(req["value"])),
+                "ring": lambda: self.modem.ring(str(req.get("kind", "sms"))),
+                "reset": lambda: self.modem.reboot("hardware reset"),
+                "reboot": lambda: self.modem.reboot("by itself"),
+                "power_on": self.modem.power_on,
+                "drop": lambda: threading.Thread(target=self.drop_network, daemon=True).start(),
+            }
+            if op not in actions:
+                return {"ok": False, "error": f"unknown op {op!r}"}
+            self.log("control", op)
+            actions[op]()
+            return {"ok": True}
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"ok": False, "error": str(exc)}
+
+    # ----- life cycle ------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        if self.log_path:
+            self._log_file = open(self.log_path, "a", buffering=1)
+        self._open_pty()
+        if self.control_path:
+            self._serve_control()
+        self.log("event", f"emulator started on {self.device} ({self.scenario.model})")
+        self.modem.start()
+
+    def _teardown(self) -> None:
+        self._close_network()
+        self._close_pty()
+        if self._server:
+            self.loop.remove(self._server.fileno())
+            self._server.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.control_path.unlink()
+        for conn, _ in self._clients.values():
+            conn.close()
+        if self._log_file:
+            self._log_file.close()
+
+    def run(self, ready=None) -> None:
+        """Run in this thread until ``stop()`` (or a signal handler calls it)."""
+        self._setup()
+        if ready:
+            ready(self)
+        try:
+            self.loop.run()
+        finally:
+            self._teardown()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    def wait_port(self, timeout: float = 10.0) -> bool:
+        return self._appeared.wait(timeout)
+
+    def __enter__(self) -> Emulator:
+        started = threading.Event()
+        self._thread = threading.Thread(target=self.run, kwargs={"ready": lambda _: started.set()},
+                                        name="bg95-emulator", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("emulator did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(link: str | None, scenario_path: str | None, log: str | None, control: str | None) -> int:
+    """``bg-pppd emulate``: print the device, serve until SIGTERM/SIGINT."""
+    scenario = Scenario.load(scenario_path) if scenario_path else Scenario()
+    if link and not control:
+        control = f"{link}.control"
+    emu = Emulator(scenario, link=link, log=log, control=control)
+
+    def announce(e: Emulator) -> None:
+        print(e.device, flush=True)
+        if link:
+            print(f"link: {link}", file=sys.stderr, flush=True)
+        if control:
+            print(f"control: {control}", file=sys.stderr, flush=True)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: emu.loop.stop())
+    emu.run(ready=announce)
+    return 0
