@@ -39,6 +39,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import checkcmd, profile
+
+    loaded = profile.load(args.profile)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return checkcmd.run(loaded, args.state_dir, args.json)
+
+
 def _cmd_emulate(args: argparse.Namespace) -> int:
     from .emulator import runtime
 
@@ -75,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", _cmd_render, "write the pppd peer file and chat scripts; print their paths")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
+    p = command("check", _cmd_check, "pre-flight only: sync, SIM, PDP context, registration; report "
+                "(exit 0 ready, 10 no response, 11 SIM, 12 denied, 13 not registered)")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")
     p.add_argument("--link", metavar="PATH", help="symlink to the pty (e.g. /tmp/bg95)")
     p.add_argument("--scenario", metavar="FILE", help="YAML scenario (boot time, SIM, registration...)")

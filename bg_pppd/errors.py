@@ -46,3 +46,31 @@ class ProfileError(BgPppdError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class NotResponding(BgPppdError):
+    """The module does not answer (or its port does not exist)."""
+
+    exit_code = EXIT_NO_RESPONSE
+
+
+class SimProblem(BgPppdError):
+    """SIM absent, locked, PIN wrong or missing, PUK, failure.
+
+    ``permanent``: a retry or reset cannot mend it (a rejected PIN, a PUK
+    lock); the supervisor stops instead of burning the SIM's last tries.
+    """
+
+    exit_code = EXIT_SIM
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class RegistrationDenied(BgPppdError):
+    exit_code = EXIT_DENIED
+
+
+class NotRegistered(BgPppdError):
+    exit_code = EXIT_NOT_REGISTERED

@@ -72,6 +72,7 @@ class Network:
                         max_len=100), "")
     pdp_type: str = key(Choice("IP", "IPV6", "IPV4V6"), "IP")
     registration_timeout: float = key(DURATION, 180)
+    poll_interval: float = key(Number(0.05, 600), 2, "how often registration is polled")
     technologies: tuple[str, ...] = key(
         ListOf(Choice("catm1", "nbiot", "egprs"), max_len=3, unique=True), (),
         "allowed radio access in scan order; empty = leave the module's setting")

@@ -48,3 +48,59 @@ def pppd_dryrun(peer: Path) -> subprocess.CompletedProcess:
     """Real pppd parses the file; exit 4 = parsed (no kernel PPP here), 2 = option error."""
     return subprocess.run([PPPD, "file", str(peer), "dryrun", "nodetach"], capture_output=True,
                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+class Bench:
+    """A virtual module on a link in tmp, a profile pointing at it, and the module's log."""
+
+    def __init__(self, tmp_path: Path, scenario: dict, profile_extra: str = "", start: bool = True):
+        from bg_pppd.emulator import Emulator
+
+        self.tmp = tmp_path
+        self.link = tmp_path / "bg95"
+        self.log = tmp_path / "emulator.log"
+        self.state = tmp_path / "state"
+        self.emu = Emulator({"boot_at_start": False, "time_scale": 0.05, "registration": [[0, 1]],
+                             **scenario}, link=self.link, log=self.log,
+                            control=f"{self.link}.control")
+        self.profile = tmp_path / "bench.yaml"
+        self.profile.write_text(textwrap.dedent(f"""\
+            modem:
+              port: {self.link}
+            network:
+              apn: internet
+              poll_interval: 0.1
+              registration_timeout: 3
+            recovery:
+              at_timeout: 2
+              boot_timeout: 5
+            """) + textwrap.dedent(profile_extra))
+        self.profile.chmod(0o600)
+        if start:
+            self.start()
+
+    def start(self):
+        self.emu.__enter__()
+        return self
+
+    def stop(self):
+        self.emu.__exit__(None, None, None)
+
+    def commands(self) -> list[str]:
+        return self.emu.commands()
+
+    def check(self, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return run_cli("--state-dir", str(self.state), "check", str(self.profile), *extra, timeout=timeout)
+
+
+@pytest.fixture
+def bench(tmp_path):
+    made = []
+
+    def make(profile_extra: str = "", start: bool = True, **scenario) -> Bench:
+        b = Bench(tmp_path, scenario, profile_extra, start)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.stop()

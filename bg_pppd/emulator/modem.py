@@ -90,6 +90,7 @@ class Modem:
         self._held_first = 0.0
         self._escape_timer: Timer | None = None
         self._noise_index = 0
+        self._rebooted_once = False
 
     # ----- power -----------------------------------------------------------------------------
 
@@ -317,7 +318,8 @@ class Modem:
 
     def receive(self, data: bytes) -> None:
         if self.power != "on":
-            return  # booting, hung or off: nothing is read, nothing echoed
+            self.io.log("ignored", repr(data)[2:-1])  # booting, hung or off: nothing read or echoed
+            return
         if self.mode == "data":
             self._receive_data(data)
             return
@@ -363,8 +365,11 @@ class Modem:
             self._busy = False
             if reply.then:
                 reply.then()
-            if self.sc.reboot_after is not None and self.commands == self.sc.reboot_after:
-                self._later(0.05, lambda: self.reboot("by itself"))
+            if self.sc.reboot_after is not None and self.commands == self.sc.reboot_after \
+                    and not self._rebooted_once:
+                self._rebooted_once = True  # a one-off crash, not a boot loop
+                self.reboot("by itself")
+                return
             if self.mode == "command":
                 self._flush_urcs()
                 self._next_line()
