@@ -124,9 +124,8 @@ class AtChannel:
     def command(self, cmd: str, timeout: float | None = None, info_prefix: str | None = None) -> Response:
         """Send ``cmd`` and wait for its final result.
 
-        ``info_prefix`` names the answer lines (``+CEREG:``) so that a URC of
-        the same family arriving first is not taken for the answer; lines in
-        the URC family that do not carry it are URCs.
+        ``info_prefix`` names the answer lines (``+CEREG:``); other lines that
+        look like URCs are queued as URCs, not taken for the answer.
         """
         timeout = self.timeout if timeout is None else timeout
         for line in self._lines(self._read_nowait()):
@@ -136,25 +135,31 @@ class AtChannel:
         self.write(cmd.encode("ascii") + b"\r")
         start = self.clock()
         info: list[str] = []
-        answered_prefix = False
         while True:
             for line in self._lines(self._read()):
                 if not line or line.upper() == cmd.upper():
                     continue  # blank, or our own echo
                 if atparse.is_final(line) and not (line == "NO CARRIER" and not cmd.upper().startswith(
                         ("ATD", "ATO", "ATH", "AT+CGDATA"))):
-                    return Response(cmd, line, info, self.clock() - start)
-                if info_prefix and line.startswith(info_prefix) and not answered_prefix:
-                    answered_prefix = True
-                    info.append(line)
-                elif line.upper().startswith("AT"):
+                    return Response(cmd, line, self._answer_lines(info, info_prefix), self.clock() - start)
+                if line.upper().startswith("AT"):
                     continue  # a late echo of an earlier command
-                elif line.startswith(atparse.URC_PREFIXES):
+                answer = bool(info_prefix) and line.startswith(info_prefix)
+                if line.startswith(atparse.URC_PREFIXES) and not answer:
                     self._urc(line)
                 else:
                     info.append(line)
             if self.clock() - start > timeout:
                 raise AtTimeout(f"no answer to {cmd} within {timeout:g} s")
+
+    def _answer_lines(self, info: list[str], prefix: str | None) -> list[str]:
+        """A URC of the answer's own family (+CEREG) can only come before the answer: keep the last."""
+        if not prefix or not prefix.startswith(atparse.URC_PREFIXES):
+            return info
+        mine = [i for i, line in enumerate(info) if line.startswith(prefix)]
+        for i in mine[:-1]:
+            self._urc(info[i])
+        return [line for i, line in enumerate(info) if i not in mine[:-1]]
 
     def _read_nowait(self) -> bytes:
         saved = self.t.timeout
