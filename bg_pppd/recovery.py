@@ -1,0 +1,96 @@
+"""The vendor's recovery ladder as pure logic over plain data and a given time.
+
+After ``dial_attempts`` consecutive failed attempts the module is reset; the
+first reset is immediate, each later one waits ``reset_waits`` (10 min,
+30 min, 1 h; the last repeats) since the previous reset. While a reset is
+not yet allowed, dialling goes on with growing pauses. A link that stays up
+``stable_after`` clears it all. No I/O here: the supervisor persists the
+state and does what the decision says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+@dataclass
+class Ladder:
+    """What must survive restarts: plain numbers, times on the caller's clock."""
+
+    failures: int = 0              # consecutive failed attempts since the last reset or stable link
+    resets: int = 0                # resets since the ladder was last cleared
+    last_reset: float | None = None
+    last_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ladder:
+        failures = data.get("failures", 0)
+        resets = data.get("resets", 0)
+        last = data.get("last_reset")
+        if not (isinstance(failures, int) and isinstance(resets, int) and failures >= 0 and resets >= 0):
+            raise ValueError("bad counts")
+        if last is not None and not isinstance(last, (int, float)):
+            raise ValueError("bad time")
+        return cls(failures, resets, None if last is None else float(last), str(data.get("last_error", "")))
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str        # "dial" or "reset"
+    at: float          # when, on the same clock
+    reason: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    dial_attempts: int = 3
+    retry_wait: float = 10.0
+    reset_waits: tuple[float, ...] = (600.0, 1800.0, 3600.0)
+    stable_after: float = 60.0
+    max_retry_pause: float = 600.0  # growing pauses stop growing here
+
+    def reset_allowed_at(self, ladder: Ladder) -> float | None:
+        """Earliest time for the next reset; None when the next reset is the first (immediate)."""
+        if ladder.resets == 0 or ladder.last_reset is None:
+            return None
+        wait = self.reset_waits[min(ladder.resets - 1, len(self.reset_waits) - 1)]
+        return ladder.last_reset + wait
+
+    def failed(self, ladder: Ladder, now: float, error: str = "") -> Decision:
+        """An attempt failed (pre-flight, dial, negotiation, or a link that dropped too soon)."""
+        ladder.failures += 1
+        ladder.last_error = error
+        if ladder.failures < self.dial_attempts:
+            return Decision("dial", now + self.retry_wait,
+                            f"attempt {ladder.failures} of {self.dial_attempts} failed")
+        allowed = self.reset_allowed_at(ladder)
+        if allowed is None or now >= allowed:
+            which = "first reset, immediate" if allowed is None else f"reset {ladder.resets + 1}"
+            return Decision("reset", now, f"{ladder.failures} consecutive failures: {which}")
+        beyond = ladder.failures - self.dial_attempts  # 0, 1, 2, ... while the reset must wait
+        pause = min(self.retry_wait * (2 ** beyond), self.max_retry_pause)
+        at = min(now + pause, allowed)
+        return Decision("dial", at, f"{ladder.failures} consecutive failures; next reset not before "
+                                    f"+{allowed - now:.0f} s, dialling again meanwhile")
+
+    def reset_done(self, ladder: Ladder, now: float) -> Decision:
+        ladder.resets += 1
+        ladder.last_reset = now
+        ladder.failures = 0
+        return Decision("dial", now, f"reset {ladder.resets} done")
+
+    def link_stable(self, ladder: Ladder) -> None:
+        ladder.failures = 0
+        ladder.resets = 0
+        ladder.last_reset = None
+        ladder.last_error = ""
+
+    def link_down(self, ladder: Ladder, now: float, up_since: float, error: str = "") -> Decision:
+        """A drop after ``stable_after`` is redialled at once; an earlier one is a failed attempt."""
+        if now - up_since >= self.stable_after:
+            self.link_stable(ladder)
+            return Decision("dial", now, "link dropped after being stable: redial at once")
+        return self.failed(ladder, now, error or "link dropped before it was stable")
