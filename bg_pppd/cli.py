@@ -48,6 +48,34 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return checkcmd.run(loaded, args.state_dir, args.json)
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from . import profile, updown
+
+    loaded = profile.load(args.profile)
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return updown.up(loaded, args.run_dir, args.state_dir)
+
+
+def _name(arg: str) -> str:
+    """``down``/``status`` need only the name: they work even if the profile was edited badly."""
+    from .profile import profile_name, resolve_path
+
+    return profile_name(resolve_path(arg))
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from . import updown
+
+    return updown.down(_name(args.profile), args.run_dir, args.timeout)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from . import updown
+
+    return updown.status(_name(args.profile), args.run_dir, args.json)
+
+
 def _cmd_emulate(args: argparse.Namespace) -> int:
     from .emulator import runtime
 
@@ -86,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
     p = command("check", _cmd_check, "pre-flight only: sync, SIM, PDP context, registration; report "
                 "(exit 0 ready, 10 no response, 11 SIM, 12 denied, 13 not registered)")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = command("up", _cmd_up, "pre-flight, dial, run and supervise pppd until SIGTERM/SIGINT or down")
+    p.add_argument("profile", metavar="PROFILE")
+    p = command("down", _cmd_down, "stop the running up for PROFILE cleanly and wait for it")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
+    p = command("status", _cmd_status, "the supervisor's state (exit 3 when not running)")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+
 @dataclass
 class Ladder:
     """What must survive restarts: plain numbers, times on the caller's clock."""

@@ -40,7 +40,7 @@ def test_the_whole_ladder_10_30_60_60_minutes():
     now = 0.0
     reset_times = []
     for _ in range(6):
-        now, attempts = fail_until_reset(p, ladder, now)
+        now, _attempts = fail_until_reset(p, ladder, now)
         reset_times.append(now)
         p.reset_done(ladder, now)
     gaps = [(b - a) / MIN for a, b in zip(reset_times, reset_times[1:])]

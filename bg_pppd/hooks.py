@@ -1,0 +1,47 @@
+"""User hooks: commands run without a shell, with the link's facts in the environment.
+
+A hook can be slow or fail; neither may stall or stop the supervisor, so
+each runs in its own thread with a timeout and its failure is only logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from collections.abc import Sequence
+
+from .pppd import LinkInfo
+
+log = logging.getLogger("bg_pppd")
+
+
+def environment(profile: str, event: str, info: LinkInfo | None) -> dict[str, str]:
+    info = info or LinkInfo()
+    return {**os.environ, "BG_PPPD_PROFILE": profile, "BG_PPPD_EVENT": event,
+            "BG_PPPD_INTERFACE": info.interface, "BG_PPPD_LOCAL_IP": info.local_ip,
+            "BG_PPPD_REMOTE_IP": info.remote_ip, "BG_PPPD_DNS": " ".join(info.dns)}
+
+
+def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
+        timeout: float) -> threading.Thread | None:
+    if not argv:
+        return None
+
+    def go() -> None:
+        try:
+            result = subprocess.run(list(argv), env=environment(profile, event, info), timeout=timeout,
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        except subprocess.TimeoutExpired:
+            log.warning("%s: hook on_%s timed out after %g s: %s", profile, event, timeout, argv[0])
+            return
+        except OSError as exc:
+            log.warning("%s: hook on_%s cannot run %s: %s", profile, event, argv[0], exc.strerror)
+            return
+        if result.returncode:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+            log.warning("%s: hook on_%s exited %d %s", profile, event, result.returncode, tail[0])
+    thread = threading.Thread(target=go, name=f"hook-{event}", daemon=True)
+    thread.start()
+    return thread

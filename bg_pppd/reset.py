@@ -1,0 +1,135 @@
+"""Resetting the module, by the profile's methods in order, until it answers again.
+
+``at`` sends AT+CFUN=1,1; ``command`` runs the user's command (a GPIO pulse
+on RESET_N, a USB power switch) without a shell. A reset counts as done only
+once the module has gone away (port vanished, POWERED DOWN/RDY, or silence)
+and come back answering OK.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+from .atchannel import AtChannel, AtTimeout, PortGone
+from .errors import BgPppdError
+from .profile import Profile
+
+log = logging.getLogger("bg_pppd")
+
+
+class ResetFailed(BgPppdError):
+    pass
+
+
+class Cancelled(Exception):
+    """The daemon is stopping."""
+
+
+def _open(profile: Profile):
+    import serial
+
+    return serial.Serial(profile.modem.port, profile.modem.baudrate, timeout=0.05,
+                         rtscts=profile.modem.flow_control == "rtscts", exclusive=True)
+
+
+class Resetter:
+    def __init__(self, profile: Profile, cancel: threading.Event, opener: Callable = _open):
+        self.p, self.cancel, self.opener = profile, cancel, opener
+
+    def clock(self) -> float:
+        if self.cancel.is_set():
+            raise Cancelled()
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Cancelled()
+
+    def run(self, skip_at: bool) -> str:
+        methods = [m for m in self.p.recovery.reset if not (skip_at and m == "at")]
+        if not methods:
+            raise ResetFailed("the module does not answer AT and no other reset method is configured "
+                              "(add 'command' to recovery.reset)")
+        errors = []
+        for method in methods:
+            try:
+                channel = self._at_reset() if method == "at" else self._command_reset()
+                self._wait_back(channel)
+                return method
+            except (BgPppdError, OSError, subprocess.SubprocessError) as exc:
+                errors.append(f"{method}: {exc}")
+                log.warning("%s: reset by %s failed: %s", self.p.name, method, exc)
+        raise ResetFailed("; ".join(errors))
+
+    def _channel(self) -> AtChannel | None:
+        if not os.path.exists(self.p.modem.port):
+            return None
+        try:
+            serial = self.opener(self.p)
+        except OSError:
+            return None
+        return AtChannel(serial, timeout=self.p.recovery.at_timeout, clock=self.clock)
+
+    def _at_reset(self) -> AtChannel:
+        channel = self._channel()
+        if channel is None:
+            raise ResetFailed(f"cannot open {self.p.modem.port}")
+        try:
+            channel.sync(min(self.p.recovery.at_timeout, 3.0))
+            r = channel.command("AT+CFUN=1,1")
+        except BaseException:
+            channel.t.close()
+            raise
+        if not r.ok:
+            channel.t.close()
+            raise ResetFailed(f"AT+CFUN=1,1 answered {r.final}")
+        return channel
+
+    def _command_reset(self) -> AtChannel | None:
+        argv = list(self.p.recovery.reset_command)
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=self.p.recovery.boot_timeout)
+        if result.returncode:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+            raise ResetFailed(f"{argv[0]} exited {result.returncode} {tail[0]}")
+        return None
+
+    def _wait_back(self, channel: AtChannel | None) -> None:
+        """First the module must go away, then answer again; all within boot_timeout."""
+        deadline = self.clock() + self.p.recovery.boot_timeout
+        gone = channel is None
+        try:
+            while not gone and self.clock() < deadline:
+                try:
+                    urcs = channel.poll(0.3)
+                    if any(u.startswith(("POWERED DOWN", "RDY")) for u in urcs):
+                        gone = True
+                        break
+                    channel.write(b"AT\r")
+                    if "OK" not in channel.poll(0.3):
+                        gone = True  # silent: rebooting
+                except PortGone:
+                    gone = True
+            if channel is not None:
+                channel.t.close()
+            channel = None
+            while self.clock() < deadline:
+                channel = self._channel()
+                if channel is None:
+                    self.sleep(0.1)
+                    continue
+                try:
+                    channel.sync(max(0.1, min(2.0, deadline - self.clock())))
+                    return
+                except (AtTimeout, PortGone):
+                    channel.t.close()
+                    channel = None
+            raise ResetFailed(f"the module did not come back within {self.p.recovery.boot_timeout:g} s")
+        finally:
+            if channel is not None:
+                channel.t.close()

@@ -1,0 +1,310 @@
+"""The supervisor: one state machine, its states and transitions in one table.
+
+Everything that happens (pre-flight finished, pppd up or gone, a reset done,
+a signal, a timer) is an event on one queue; one loop takes them and runs the
+handler the table names for (state, event). Handlers decide with the pure
+recovery policy and act through the System boundary, which tests replace.
+Each state owns at most one timer, set when the state is entered.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Protocol
+
+from .errors import EXIT_OK
+from .pppd import PERMANENT, LinkInfo, describe_exit
+from .profile import Profile
+from .recovery import Decision, Ladder, Policy
+
+log = logging.getLogger("bg_pppd")
+
+
+class State(Enum):
+    PREFLIGHT = "preflight"
+    DIALING = "dialing"
+    CONNECTED = "connected"
+    WAITING = "waiting"
+    RESETTING = "resetting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class Ev(Enum):
+    PREFLIGHT_OK = "preflight ok"
+    PREFLIGHT_FAILED = "preflight failed"
+    PPPD_UP = "ip up"
+    PPPD_EXIT = "pppd exited"
+    RESET_DONE = "reset done"
+    TIMER = "timer"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an attempt failed, and what that means for recovery."""
+
+    message: str
+    exit_code: int = 1
+    permanent: bool = False
+    not_responding: bool = False
+
+
+class Job(Protocol):
+    def cancel(self) -> None: ...
+
+
+class System(Protocol):
+    """All I/O the supervisor does; the real one is in system.py, tests pass a recorder."""
+
+    def clock(self) -> float: ...
+    def start_preflight(self, post: Callable[[Ev, Any], None]) -> Job: ...
+    def start_pppd(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> None: ...
+    def stop_pppd(self, kill: bool) -> None: ...
+    def pppd_pid(self) -> int | None: ...
+    def start_reset(self, skip_at: bool, post: Callable[[Ev, Any], None]) -> Job: ...
+    def save_ladder(self, ladder: Ladder) -> None: ...
+    def status_changed(self, status: dict[str, Any]) -> None: ...
+    def link_up(self, info: LinkInfo) -> None: ...
+    def link_down(self, info: LinkInfo) -> None: ...
+    def reset_hook(self) -> None: ...
+    def after_pppd(self) -> None: ...
+
+
+TERMINATE_WAIT = 15.0  # pppd's LCP Terminate-Request handshake, then the disconnect script
+
+
+class Supervisor:
+    def __init__(self, profile: Profile, system: System, ladder: Ladder | None = None):
+        self.p = profile
+        self.sys = system
+        r = profile.recovery
+        self.policy = Policy(r.dial_attempts, r.retry_wait, tuple(r.reset_waits), r.stable_after)
+        self.ladder = ladder or Ladder()
+        self.events: queue.Queue[tuple[Ev, Any]] = queue.Queue()
+        self.state = State.STOPPED
+        self.since = 0.0
+        self.timer_at: float | None = None
+        self.job: Job | None = None            # the pre-flight or reset worker, when one runs
+        self.pppd_running = False
+        self.info = LinkInfo()
+        self.up_since: float | None = None
+        self.skip_at = False
+        self.exit_code = EXIT_OK
+        self.next_action: Decision | None = None
+        self.last_error = self.ladder.last_error
+
+    # ----- the table -------------------------------------------------------------------------
+
+    def table(self) -> dict[tuple[State, Ev], Callable[[Any], None]]:
+        S, E = State, Ev
+        return {
+            (S.PREFLIGHT, E.PREFLIGHT_OK): self._dial,
+            (S.PREFLIGHT, E.PREFLIGHT_FAILED): self._attempt_failed,
+            (S.DIALING, E.PPPD_UP): self._connected,
+            (S.DIALING, E.PPPD_EXIT): self._dial_failed,
+            (S.DIALING, E.TIMER): self._dial_stuck,
+            (S.CONNECTED, E.TIMER): self._stable,
+            (S.CONNECTED, E.PPPD_EXIT): self._link_down,
+            (S.WAITING, E.TIMER): self._next_attempt,
+            (S.RESETTING, E.RESET_DONE): self._reset_done,
+            (S.STOPPING, E.PPPD_EXIT): self._stopping_pppd_gone,
+            (S.STOPPING, E.PREFLIGHT_OK): self._stopping_job_done,
+            (S.STOPPING, E.PREFLIGHT_FAILED): self._stopping_job_done,
+            (S.STOPPING, E.RESET_DONE): self._stopping_job_done,
+            (S.STOPPING, E.TIMER): self._stop_kill,
+            **{(s, E.STOP): self._stop for s in (S.PREFLIGHT, S.DIALING, S.CONNECTED, S.WAITING,
+                                                  S.RESETTING)},
+        }
+
+    # ----- plumbing --------------------------------------------------------------------------
+
+    def post(self, ev: Ev, data: Any = None) -> None:
+        """Thread-safe: the only way workers, pppd and signals reach the state machine."""
+        self.events.put((ev, data))
+
+    def switch(self, new: State, why: str, timer: float | None = None) -> None:
+        old = self.state
+        self.state, self.since = new, self.sys.clock()
+        self.timer_at = None if timer is None else self.since + timer
+        log.info("%s: switch from %s to %s: %s", self.p.name, old.value, new.value, why)
+        self.sys.status_changed(self.status())
+
+    def dispatch(self, ev: Ev, data: Any = None) -> None:
+        handler = self.table().get((self.state, ev))
+        if handler is None:
+            log.debug("%s: %s ignored in %s", self.p.name, ev.value, self.state.value)
+            return
+        handler(data)
+
+    def next_timeout(self) -> float | None:
+        if self.timer_at is None:
+            return None
+        return max(0.0, self.timer_at - self.sys.clock())
+
+    def step(self, block: bool = True, max_wait: float | None = None) -> bool:
+        """Take one event (or fire the state's timer); False when nothing happened."""
+        wait = self.next_timeout()
+        if max_wait is not None:
+            wait = max_wait if wait is None else min(wait, max_wait)
+        try:
+            ev, data = self.events.get(block=block, timeout=wait) if block else self.events.get_nowait()
+        except queue.Empty:
+            if self.timer_at is not None and self.sys.clock() >= self.timer_at:
+                self.timer_at = None
+                self.dispatch(Ev.TIMER)
+                return True
+            return False
+        self.dispatch(ev, data)
+        return True
+
+    def start(self) -> None:
+        self._begin_preflight("starting")
+
+    def run(self, tick: Callable[[], None] | None = None, tick_every: float | None = None) -> int:
+        self.start()
+        while self.state is not State.STOPPED:
+            self.step(max_wait=tick_every)
+            if tick:
+                tick()
+        return self.exit_code
+
+    def status(self) -> dict[str, Any]:
+        nxt = self.policy.reset_allowed_at(self.ladder) if self.ladder.failures else None
+        return {
+            "profile": self.p.name, "state": self.state.value, "since": self.since,
+            "pppd_pid": self.sys.pppd_pid() if self.pppd_running else None,
+            "interface": self.info.interface or None, "local_ip": self.info.local_ip or None,
+            "remote_ip": self.info.remote_ip or None, "dns": list(self.info.dns),
+            "consecutive_failures": self.ladder.failures, "resets": self.ladder.resets,
+            "next_reset_not_before": nxt, "last_error": self.last_error or None,
+        }
+
+    # ----- handlers --------------------------------------------------------------------------
+
+    def _begin_preflight(self, why: str) -> None:
+        self.info = LinkInfo()
+        self.switch(State.PREFLIGHT, why)
+        self.job = self.sys.start_preflight(self.post)
+
+    def _dial(self, _data: Any) -> None:
+        self.job = None
+        self.skip_at = False
+        r = self.p.recovery
+        self.pppd_running = True
+        self.sys.start_pppd(self.post, self.info)
+        # pppd sticks in a phase sometimes (LCP never opens): end it after a generous bound
+        self.switch(State.DIALING, "pre-flight passed, pppd started",
+                    timer=r.dial_timeout + 2 * r.at_timeout + 30)
+
+    def _attempt_failed(self, failure: Failure) -> None:
+        self.job = None
+        self.last_error = failure.message
+        if failure.permanent:
+            self._finish(failure.exit_code, f"cannot continue: {failure.message}")
+            return
+        self.skip_at = failure.not_responding
+        self._decide(self.policy.failed(self.ladder, self.sys.clock(), failure.message))
+
+    def _dial_failed(self, code: int) -> None:
+        self.pppd_running = False
+        self.sys.after_pppd()
+        message = describe_exit(code, self.info)
+        if code in PERMANENT:
+            self.last_error = message
+            self._finish(2 if code == 2 else 20, f"cannot continue: {message}; {PERMANENT[code]}")
+            return
+        self._attempt_failed(Failure(message))
+
+    def _dial_stuck(self, _data: Any) -> None:
+        log.warning("%s: pppd did not bring IP up in time; ending it", self.p.name)
+        self.sys.stop_pppd(kill=False)
+
+    def _connected(self, info: LinkInfo) -> None:
+        self.info = info
+        self.up_since = self.sys.clock()
+        self.sys.link_up(info)
+        self.switch(State.CONNECTED, f"IP up on {info.interface}: {info.local_ip} peer {info.remote_ip}",
+                    timer=self.p.recovery.stable_after)
+
+    def _stable(self, _data: Any) -> None:
+        if self.ladder.failures or self.ladder.resets:
+            log.info("%s: link stable for %g s: failure count and reset ladder cleared", self.p.name,
+                     self.p.recovery.stable_after)
+        self.policy.link_stable(self.ladder)
+        self.last_error = ""
+        self.sys.save_ladder(self.ladder)
+        self.sys.status_changed(self.status())
+
+    def _link_down(self, code: int) -> None:
+        self.pppd_running = False
+        message = describe_exit(code, self.info)
+        self.sys.link_down(self.info)
+        self.sys.after_pppd()
+        self.last_error = message
+        decision = self.policy.link_down(self.ladder, self.sys.clock(), self.up_since or 0.0, message)
+        self._decide(decision)
+
+    def _decide(self, decision: Decision) -> None:
+        self.sys.save_ladder(self.ladder)
+        self.next_action = decision
+        now = self.sys.clock()
+        if decision.action == "reset":
+            self.sys.reset_hook()
+            self.switch(State.RESETTING, decision.reason + (" (module not answering: no AT reset)"
+                                                           if self.skip_at else ""))
+            self.job = self.sys.start_reset(self.skip_at, self.post)
+            return
+        self.switch(State.WAITING, f"{decision.reason}; next attempt in {max(0.0, decision.at - now):.1f} s",
+                    timer=max(0.0, decision.at - now))
+
+    def _next_attempt(self, _data: Any) -> None:
+        self._begin_preflight("next attempt")
+
+    def _reset_done(self, result: str | Failure) -> None:
+        self.job = None
+        if isinstance(result, Failure):
+            self.last_error = result.message
+            log.error("%s: reset failed: %s", self.p.name, result.message)
+        self.skip_at = False
+        decision = self.policy.reset_done(self.ladder, self.sys.clock())
+        self.sys.save_ladder(self.ladder)
+        self._begin_preflight(decision.reason if not isinstance(result, Failure)
+                              else f"{decision.reason} (unconfirmed)")
+
+    def _stop(self, why: str) -> None:
+        if self.job is not None:
+            self.job.cancel()  # a cancelled job still reports once: then it is over
+        if self.pppd_running:
+            self.sys.stop_pppd(kill=False)  # SIGTERM: pppd sends LCP Terminate-Request
+        self.switch(State.STOPPING, why or "stop requested", timer=TERMINATE_WAIT)
+        self._maybe_stopped()
+
+    def _stopping_pppd_gone(self, _code: int) -> None:
+        self.pppd_running = False
+        self.sys.after_pppd()
+        self._maybe_stopped()
+
+    def _stopping_job_done(self, _result: Any) -> None:
+        self.job = None
+        self._maybe_stopped()
+
+    def _maybe_stopped(self) -> None:
+        if not self.pppd_running and self.job is None:
+            self._finish(self.exit_code, "stopped")
+
+    def _stop_kill(self, _data: Any) -> None:
+        log.warning("%s: pppd did not end after SIGTERM; killing it", self.p.name)
+        self.sys.stop_pppd(kill=True)
+        self.timer_at = self.sys.clock() + 5
+
+    def _finish(self, code: int, why: str) -> None:
+        self.exit_code = code
+        if self.pppd_running:
+            self.sys.stop_pppd(kill=True)
+            self.pppd_running = False
+        self.sys.save_ladder(self.ladder)
+        self.switch(State.STOPPED, why)

@@ -1,0 +1,196 @@
+"""The supervisor's real I/O: pre-flight and reset workers, pppd, files, systemd, hooks.
+
+Every worker reports exactly once on the supervisor's queue, also when it is
+cancelled, so the state machine always knows when nothing runs any more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import hooks, notify
+from .atchannel import AtChannel, AtTimeout, PortGone
+from .errors import BgPppdError, NotResponding, SimProblem
+from .lines import for_port
+from .pppd import LinkInfo, PppdProcess, parse_line
+from .preflight import Preflight
+from .profile import Profile
+from .recovery import Ladder
+from .render import Rendered
+from .reset import Cancelled, Resetter
+from .runfiles import LadderStore, RunDir, boottime, iso, to_wall
+from .supervisor import Ev, Failure
+
+log = logging.getLogger("bg_pppd")
+Post = Callable[[Ev, Any], None]
+
+
+class Worker:
+    def __init__(self, target: Callable[[threading.Event], None], name: str):
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=target, args=(self.cancelled,), name=name, daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class RealSystem:
+    def __init__(self, profile: Profile, run: RunDir, store: LadderStore, rendered: Rendered,
+                 state_dir: str):
+        self.p, self.run, self.store, self.rendered, self.state_dir = profile, run, store, rendered, state_dir
+        self.pppd: PppdProcess | None = None
+        self.ready_sent = False
+
+    def clock(self) -> float:
+        return boottime()
+
+    # ----- workers ---------------------------------------------------------------------------
+
+    def start_preflight(self, post: Post) -> Worker:
+        def work(cancel: threading.Event) -> None:
+            def clock() -> float:
+                if cancel.is_set():
+                    raise Cancelled()
+                return time.monotonic()
+
+            def sleep(seconds: float) -> None:
+                if cancel.wait(seconds):
+                    raise Cancelled()
+
+            def step(name: str, status: str, elapsed: float) -> None:
+                if status:
+                    log.info("%s: pre-flight %s: %s", self.p.name, name, status)
+            pre = Preflight(self.p, state_dir=self.state_dir, on_step=step, clock=clock, sleep=sleep)
+            try:
+                report = pre.run()
+            except Cancelled:
+                post(Ev.PREFLIGHT_FAILED, Failure("cancelled"))
+            except NotResponding as exc:
+                post(Ev.PREFLIGHT_FAILED, Failure(str(exc), exc.exit_code, not_responding=True))
+            except SimProblem as exc:
+                post(Ev.PREFLIGHT_FAILED, Failure(f"SIM: {exc}", exc.exit_code, permanent=exc.permanent))
+            except BgPppdError as exc:
+                post(Ev.PREFLIGHT_FAILED, Failure(str(exc), exc.exit_code))
+            except Exception as exc:  # never let a worker die silently: it is a failed attempt
+                log.exception("%s: pre-flight crashed", self.p.name)
+                post(Ev.PREFLIGHT_FAILED, Failure(f"pre-flight error: {exc}"))
+            else:
+                post(Ev.PREFLIGHT_OK, report)
+        return Worker(work, "preflight")
+
+    def start_reset(self, skip_at: bool, post: Post) -> Worker:
+        def work(cancel: threading.Event) -> None:
+            try:
+                method = Resetter(self.p, cancel).run(skip_at)
+                log.info("%s: module reset by %s; it answers again", self.p.name, method)
+                post(Ev.RESET_DONE, method)
+            except Cancelled:
+                post(Ev.RESET_DONE, Failure("cancelled"))
+            except Exception as exc:
+                post(Ev.RESET_DONE, Failure(str(exc)))
+        return Worker(work, "reset")
+
+    # ----- pppd ------------------------------------------------------------------------------
+
+    def start_pppd(self, post: Post, info: LinkInfo) -> None:
+        def on_line(line: str) -> None:
+            if not line.strip():
+                return
+            log.info("%s: pppd: %s", self.p.name, line)
+            if parse_line(info, line):
+                post(Ev.PPPD_UP, info)
+
+        def on_exit(code: int) -> None:
+            post(Ev.PPPD_EXIT, code)
+        self.pppd = PppdProcess(str(self.rendered.peer), on_line, on_exit)
+        self.run.write_pppd_pid(self.pppd.pid)
+
+    def stop_pppd(self, kill: bool) -> None:
+        if self.pppd:
+            (self.pppd.kill if kill else self.pppd.terminate)()
+
+    def pppd_pid(self) -> int | None:
+        return self.pppd.pid if self.pppd and self.pppd.exit_code is None else None
+
+    def after_pppd(self) -> None:
+        if self.pppd:
+            self.pppd.join(5)
+        self.pppd = None
+        self.run.write_pppd_pid(None)
+        self.restore_command_mode()
+
+    def restore_command_mode(self) -> None:
+        """After pppd, the PPP port must take AT commands again: check, else DTR drop, else +++/ATH."""
+        port = self.p.modem.ppp_port
+        try:
+            import serial
+
+            ser = serial.Serial(port, self.p.modem.baudrate, timeout=0.05,
+                                rtscts=self.p.modem.flow_control == "rtscts")
+        except (OSError, ValueError):
+            return  # gone (USB reset): the next pre-flight waits for it
+        try:
+            at = AtChannel(ser, timeout=2)
+            try:
+                at.sync(1.0)
+                return
+            except AtTimeout:
+                pass
+            lines = for_port(port, ser)
+            if self.p.modem.dtr != "ignore" and lines.dcd() is not None:
+                lines.set_dtr(False)
+                time.sleep(0.1)
+                lines.set_dtr(True)
+                at.poll(0.3)
+            try:
+                at.sync(0.5)
+                return
+            except AtTimeout:
+                pass
+            if at.escape(timeout=1.0):
+                at.command("ATH", timeout=5)
+                log.info("%s: %s back in command mode (+++, ATH)", self.p.name, port)
+        except (PortGone, AtTimeout, OSError):
+            pass
+        finally:
+            ser.close()
+
+    # ----- files, systemd, hooks -------------------------------------------------------------
+
+    def save_ladder(self, ladder: Ladder) -> None:
+        try:
+            self.store.save(ladder)
+        except OSError as exc:
+            log.error("%s: cannot save the recovery state: %s", self.p.name, exc)
+
+    def status_changed(self, status: dict[str, Any]) -> None:
+        now = boottime()
+        out = dict(status)
+        out["since"] = iso(to_wall(status["since"], now))
+        out["next_reset_not_before"] = iso(to_wall(status["next_reset_not_before"], now))
+        out["pid"] = os.getpid()
+        try:
+            self.run.write_status(out)
+        except OSError as exc:
+            log.error("%s: cannot write status: %s", self.p.name, exc)
+        text = status["state"] + (f" {status['local_ip']}" if status["local_ip"] else "")
+        if status["last_error"] and status["state"] != "connected":
+            text += f" ({status['last_error']})"
+        notify.notify(status=text[:200])
+
+    def link_up(self, info: LinkInfo) -> None:
+        if not self.ready_sent:
+            self.ready_sent = notify.notify(ready="1") or True
+        hooks.run(self.p.hooks.on_up, self.p.name, "up", info, self.p.hooks.timeout)
+
+    def link_down(self, info: LinkInfo) -> None:
+        hooks.run(self.p.hooks.on_down, self.p.name, "down", info, self.p.hooks.timeout)
+
+    def reset_hook(self) -> None:
+        hooks.run(self.p.hooks.on_reset, self.p.name, "reset", None, self.p.hooks.timeout)

@@ -1,0 +1,116 @@
+"""``up``, ``down`` and ``status``: the daemon's life cycle around the supervisor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+from . import notify
+from .errors import EXIT_FAILURE, EXIT_NOT_RUNNING
+from .profile import Profile
+from .runfiles import AlreadyRunning, LadderStore, RunDir, boottime
+
+log = logging.getLogger("bg_pppd")
+
+
+def setup_logging() -> None:
+    """One line per event; journald adds its own timestamps, a terminal gets ours."""
+    under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    fmt = "%(message)s" if under_systemd else "%(asctime)s %(message)s"
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=fmt, datefmt="%H:%M:%S")
+    logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
+
+
+def up(profile: Profile, run_dir: str, state_dir: str) -> int:
+    from .render import render
+    from .supervisor import Ev, Supervisor
+    from .system import RealSystem
+
+    setup_logging()
+    run = RunDir(run_dir, profile.name)
+    try:
+        run.acquire(profile.modem.port)
+    except AlreadyRunning as exc:
+        print(f"bg-pppd: {profile.name}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        rendered = render(profile, run.dir, set_context=False)
+        orphan = run.end_orphan(f"bg-pppd-{profile.name}", str(rendered.peer))
+        if orphan:
+            log.warning("%s: ended pppd %d left behind by an earlier run", profile.name, orphan)
+        store = LadderStore(state_dir, profile.name)
+        ladder, note = store.load(boottime())
+        if note:
+            log.warning("%s: recovery state: %s", profile.name, note)
+        if ladder.failures or ladder.resets:
+            log.info("%s: continuing the recovery ladder: %d failure(s), %d reset(s)", profile.name,
+                     ladder.failures, ladder.resets)
+        sup = Supervisor(profile, RealSystem(profile, run, store, rendered, state_dir), ladder)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            sup.post(Ev.STOP, f"signal {signal.Signals(signum).name}")
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        interval = notify.watchdog_interval()
+        last_ping = [0.0]
+
+        def tick() -> None:
+            if interval and time.monotonic() - last_ping[0] >= interval:
+                notify.notify(watchdog="1")
+                last_ping[0] = time.monotonic()
+        code = sup.run(tick=tick if interval else None, tick_every=interval)
+        notify.notify(stopping="1")
+        return code
+    finally:
+        run.release()
+
+
+def down(name: str, run_dir: str, timeout: float = 60.0) -> int:
+    run = RunDir(run_dir, name)
+    pid = run.running_pid()
+    if pid is None:
+        print(f"{name}: not running")
+        return 0
+    if pid > 0:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return 0
+    deadline = time.monotonic() + timeout
+    while run.running_pid() is not None:
+        if time.monotonic() > deadline:
+            print(f"bg-pppd: {name}: still running after {timeout:g} s", file=sys.stderr)
+            return EXIT_FAILURE
+        time.sleep(0.05)
+    print(f"{name}: stopped")
+    return 0
+
+
+FIELDS = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
+          "consecutive_failures", "resets", "next_reset_not_before", "last_error")
+
+
+def status(name: str, run_dir: str, as_json: bool) -> int:
+    run = RunDir(run_dir, name)
+    pid = run.running_pid()
+    data = run.read_status() or {}
+    out = {key: data.get(key) for key in FIELDS}
+    out["profile"] = name
+    out["dns"] = out["dns"] or []
+    if pid is None:
+        out.update(state="stopped", pid=None, pppd_pid=None)
+    if as_json:
+        print(json.dumps(out))
+    else:
+        width = max(len(k) for k in FIELDS)
+        for key in FIELDS:
+            value = out[key]
+            if isinstance(value, list):
+                value = " ".join(value)
+            print(f"{key:<{width}}  {'' if value is None else value}")
+    return 0 if pid is not None else EXIT_NOT_RUNNING
