@@ -194,8 +194,13 @@ class Supervisor:
         self.job = None
         self.skip_at = False
         r = self.p.recovery
+        try:
+            self.sys.start_pppd(self.post, self.info)
+        except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
+            log.error("%s: cannot start pppd: %s", self.p.name, str(exc).strip().splitlines()[0])
+            self._attempt_failed(Failure(f"cannot start pppd: {str(exc).strip().splitlines()[0]}"))
+            return
         self.pppd_running = True
-        self.sys.start_pppd(self.post, self.info)
         # pppd sticks in a phase sometimes (LCP never opens): end it after a generous bound
         self.switch(State.DIALING, "pre-flight passed, pppd started",
                     timer=r.dial_timeout + 2 * r.at_timeout + 30)

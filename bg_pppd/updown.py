@@ -38,6 +38,9 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         print(f"bg-pppd: {profile.name}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     try:
+        # a stale status (from a daemon killed with SIGKILL) must not describe this run
+        run.write_status({"profile": profile.name, "state": "preflight", "pid": os.getpid(),
+                          "since": None, "dns": [], "consecutive_failures": 0, "resets": 0})
         rendered = render(profile, run.dir, set_context=False)
         orphan = run.end_orphan(f"bg-pppd-{profile.name}", str(rendered.peer))
         if orphan:

@@ -65,6 +65,7 @@ mkdir -p /run/lock
 # the kernel mounted devtmpfs on /dev, which has no pts/ yet
 mkdir -p /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+ln -sf /proc/self/fd /dev/fd
 K=/usr/lib/uml/modules/$(uname -r)/kernel
 for m in lib/crc-ccitt drivers/net/slip/slhc drivers/net/ppp/ppp_generic drivers/net/ppp/ppp_async; do
     insmod $K/$m.ko
@@ -87,7 +88,8 @@ class Lab:
     def run(self, body: str, timeout: float = 180, python: str | None = None) -> dict:
         """Boot the guest, run ``body`` (Python, with tests.uml_guest's helpers), return its results."""
         driver = self.work / "driver.py"
-        driver.write_text("from tests.uml_guest import *\n\n" + f"WORK = {str(self.work)!r}\n" +
+        driver.write_text("from pathlib import Path\nfrom tests.uml_guest import *\n\n" +
+                          f"WORK = Path({str(self.work)!r})\n" +
                           "lab_setup(WORK)\ntry:\n" + textwrap.indent(textwrap.dedent(body), "    ") +
                           "\nfinally:\n    lab_teardown()\n")
         init = self.work / "init.sh"

@@ -1,0 +1,138 @@
+"""`up`, `down` and `status` as processes on this host (no kernel PPP here: pppd exits 4),
+with pyserial, jinja2, yaml and sh from PyPI and, where installed, Debian's own (sh 1.x)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, run_cli
+
+SYSTEM_PY = "/usr/bin/python3"
+
+
+def has_debian_libs() -> bool:
+    if not os.path.exists(SYSTEM_PY):
+        return False
+    probe = subprocess.run([SYSTEM_PY, "-c", "import sh, serial, jinja2, yaml; print(sh.__version__)"],
+                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    return probe.returncode == 0 and probe.stdout.startswith("1.")
+
+
+INTERPRETERS = [pytest.param(sys.executable, id="pypi"),
+                pytest.param(SYSTEM_PY, id="debian-sh1", marks=pytest.mark.skipif(
+                    not has_debian_libs(), reason="Debian's python3-sh 1.x etc. not installed"))]
+
+
+def spawn_up(bench, dirs, python=sys.executable) -> subprocess.Popen:
+    run, state = dirs
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "BG_PPPD_RUN_DIR": str(run),
+           "BG_PPPD_STATE_DIR": str(state)}
+    return subprocess.Popen([python, "-m", "bg_pppd", "up", str(bench.profile)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def slow_retry(bench) -> None:
+    bench.profile.write_text(bench.profile.read_text().replace("boot_timeout: 5",
+                                                               "boot_timeout: 5\n  retry_wait: 60"))
+
+
+def wait_status(bench, state: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    st = {}
+    while time.monotonic() < deadline:
+        result = run_cli("status", str(bench.profile), "--json")
+        st = json.loads(result.stdout)
+        if st["state"] == state:
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"not {state}: {st}")
+
+
+@pytest.mark.skipif(os.path.exists("/dev/ppp"), reason="this kernel has PPP")
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_no_kernel_ppp_is_a_clear_permanent_failure(bench, dirs, python):
+    b = bench()
+    proc = spawn_up(b, dirs, python)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 20, out
+    assert "kernel lacks PPP support" in out and "modprobe ppp_generic ppp_async" in out
+    assert "Traceback" not in out
+    assert not any(c.startswith("AT+CFUN=1,1") for c in b.commands()), "no module reset for a host problem"
+    st = json.loads(run_cli("status", str(b.profile), "--json").stdout)
+    assert st["state"] == "stopped" and "kernel lacks PPP" in st["last_error"]
+
+
+def test_status_down_and_no_twins(bench, dirs):
+    b = bench(registration=[[0, 2]])  # never registers: the daemon stays in pre-flight
+    b.profile.write_text(b.profile.read_text().replace("registration_timeout: 3", "registration_timeout: 60"))
+    proc = spawn_up(b, dirs)
+    try:
+        st = wait_status(b, "preflight")
+        assert st["pid"] == proc.pid and st["profile"] == "bench"
+        assert set(st) >= {"since", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
+                           "consecutive_failures", "resets", "next_reset_not_before", "last_error"}
+        twin = spawn_up(b, dirs)
+        out, _ = twin.communicate(timeout=30)
+        assert twin.returncode == 1 and "already running" in out
+        human = run_cli("status", str(b.profile))
+        assert human.returncode == 0 and "preflight" in human.stdout
+        start = time.monotonic()
+        down = run_cli("down", str(b.profile))
+        assert down.returncode == 0, down.stderr
+        assert time.monotonic() - start < 5, "pre-flight is cancelled promptly"
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = proc.stdout.read()
+    assert "switch from preflight to stopping" in out and "Traceback" not in out
+    result = run_cli("status", str(b.profile), "--json")
+    assert result.returncode == 3 and json.loads(result.stdout)["state"] == "stopped"
+    assert run_cli("down", str(b.profile)).returncode == 0  # not running: fine
+
+
+def test_sigint_while_waiting_exits_cleanly(bench, dirs):
+    b = bench(registration=[[0, 3]])  # denied: a failed attempt, then a wait
+    slow_retry(b)
+    proc = spawn_up(b, dirs)
+    wait_status(b, "waiting")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert "switch from waiting to stopping" in proc.stdout.read()
+
+
+def test_ladder_survives_a_restart(bench, dirs):
+    b = bench(registration=[[0, 3]])
+    slow_retry(b)
+    proc = spawn_up(b, dirs)
+    wait_status(b, "waiting")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+    saved = json.loads((Path(dirs[1]) / "bench.json").read_text())
+    assert saved["ladder"]["failures"] == 1 and "denied" in saved["ladder"]["last_error"]
+    proc = spawn_up(b, dirs)
+    st = wait_status(b, "waiting")
+    assert st["consecutive_failures"] == 2, "continued from the persisted count"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+def test_damaged_state_file_is_recovered(bench, dirs):
+    b = bench(registration=[[0, 3]])
+    slow_retry(b)
+    Path(dirs[1]).mkdir(parents=True, exist_ok=True)
+    (Path(dirs[1]) / "bench.json").write_text('{"ladder": {"failures": 2, "res')
+    proc = spawn_up(b, dirs)
+    st = wait_status(b, "waiting")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    out = proc.stdout.read()
+    assert "was damaged" in out and st["resets"] == 1, "conservative: as if a reset just happened"
