@@ -91,6 +91,7 @@ class Modem:
         self._escape_timer: Timer | None = None
         self._noise_index = 0
         self._rebooted_once = False
+        self._hung_once = False
 
     # ----- power -----------------------------------------------------------------------------
 
@@ -347,7 +348,8 @@ class Modem:
         line = self._queue.pop(0)
         self.io.log("cmd", line)
         self.commands += 1
-        if self.sc.hang_after is not None and self.commands > self.sc.hang_after:
+        if self.sc.hang_after is not None and self.commands > self.sc.hang_after and not self._hung_once:
+            self._hung_once = True  # firmware lock-up: only a reset brings it back
             self.power = "hung"
             self.io.log("event", "hung: no more answers")
             return

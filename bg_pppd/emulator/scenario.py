@@ -50,8 +50,8 @@ class Scenario:
     dial_delay: float = 0.5
     dial_results: list = field(default_factory=list)  # results of the first dials, then CONNECT
     connect_text: str = "CONNECT 150000000"
-    hang_after: int | None = None     # stop answering after this many commands
-    reboot_after: int | None = None   # reboot by itself after this many commands
+    hang_after: int | None = None     # stop answering after this many commands, until a reset
+    reboot_after: int | None = None   # reboot by itself (once) after this many commands
     response_delay: float = 0.0
     cfun_delay: float = 0.2
     hangup_delay: float = 0.1

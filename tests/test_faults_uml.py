@@ -1,0 +1,155 @@
+"""The fault matrix on a real PPP link (UML lab): each scenario asserted from the product's
+status and log, the network side's pppd debug log and the virtual module's command log."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_up_uml import PROFILE
+from .uml import Lab, skip_without_uml
+
+pytestmark = skip_without_uml()
+
+
+@pytest.fixture
+def lab(tmp_path, tmp_path_factory):
+    return Lab(tmp_path, tmp_path_factory.getbasetemp())
+
+
+def commands(lab: Lab) -> list[str]:
+    return [line.split(" ", 2)[2] for line in lab.file("emulator.log").splitlines()
+            if line.split(" ", 2)[1:2] == ["cmd"]]
+
+
+def test_network_drop_redials_without_reset(lab):
+    """No DCD on a pty: pppd learns of the drop from LCP echo, as on a board without DCD wired."""
+    text = PROFILE + "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 2\n"
+    results = lab.run(f"""
+        import time as _t
+        link = emulator()
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        _t.sleep(3.5)  # past stable_after: a late drop
+        import subprocess as _sp
+        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "drop"], env=env())
+        deadline = _t.monotonic() + 40
+        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
+            _t.sleep(0.1)
+        second = wait_state("connected", 30)
+        record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
+               rc=stop(proc))
+    """)
+    assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"], lab.tail()
+    assert results["ping"] == 0 and results["rc"] == 0
+    assert commands(lab).count("ATD*99#") == 2 and "AT+CFUN=1,1" not in commands(lab)
+    log = lab.file("up.log")
+    assert "No response to 2 echo-requests" in log
+    assert results["second"]["resets"] == 0
+
+
+def test_sim_pin_entered_once(lab):
+    text = PROFILE + 'sim:\n  pin: "4711"\n'
+    results = lab.run(f"""
+        link = emulator({{"sim": "pin", "pin": "4711"}})
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        record(st=wait_state("connected", 30), rc=stop(proc))
+    """)
+    assert results["st"]["local_ip"] == "10.64.64.2", lab.tail()
+    assert [c for c in commands(lab) if c.startswith("AT+CPIN=")] == ['AT+CPIN="4711"']
+
+
+def test_wrong_pin_stops_for_good(lab):
+    text = PROFILE + 'sim:\n  pin: "0000"\n'
+    results = lab.run(f"""
+        link = emulator({{"sim": "pin", "pin": "4711"}})
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        record(rc=proc.wait(60), st=status())
+    """)
+    assert results["rc"] == 11, lab.tail()
+    assert "rejected the PIN" in results["st"]["last_error"]
+    assert [c for c in commands(lab) if c.startswith("AT+CPIN=")] == ['AT+CPIN="0000"']
+    assert "AT+CFUN=1,1" not in commands(lab)
+
+
+def test_registration_delayed(lab):
+    results = lab.run(f"""
+        link = emulator({{"registration": [[0, 2], [3, 1]], "time_scale": 1}})
+        p = profile({PROFILE!r}.format(work=WORK))
+        proc = up(p)
+        record(st=wait_state("connected", 30), rc=stop(proc))
+    """)
+    assert results["st"]["state"] == "connected", lab.tail()
+    assert commands(lab).count("AT+CEREG?") >= 5
+
+
+def test_hung_module_is_reset_by_command(lab):
+    reset = "  reset_command: {python} -m bg_pppd.emulator.control {work}/bg95.control reset\n"
+    text = PROFILE.replace("recovery:\n", "recovery:\n  reset: [at, command]\n" + reset)
+    results = lab.run(f"""
+        link = emulator({{"hang_after": 12, "port": "uart", "reboot_time": 2, "time_scale": 0.2}})
+        p = profile({text!r}.format(work=WORK, python=PY))
+        proc = up(p)
+        record(st=wait_state("connected", 90), rc=stop(proc))
+    """, timeout=240)
+    log = lab.file("up.log")
+    assert results["st"]["state"] == "connected", lab.tail()
+    assert "module not answering: no AT reset" in log and "module reset by command" in log
+    assert "AT+CFUN=1,1" not in commands(lab)
+    assert "control reset" in lab.file("emulator.log")
+    assert results["st"]["resets"] == 1
+
+
+def test_module_reboots_by_itself_mid_session(lab):
+    results = lab.run(f"""
+        import time as _t, subprocess as _sp
+        link = emulator({{"reboot_time": 2, "time_scale": 1, "boot_urc_gap": 0.05}})
+        p = profile({PROFILE!r}.format(work=WORK))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        _t.sleep(3.5)
+        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "reboot"], env=env())
+        deadline = _t.monotonic() + 40
+        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
+            _t.sleep(0.1)
+        second = wait_state("connected", 40)
+        record(first=first, second=second, rc=stop(proc))
+    """)
+    assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"], lab.tail()
+    events = lab.file("emulator.log")
+    assert "port vanished" in events and "port appeared" in events
+    assert "AT+CFUN=1,1" not in commands(lab), "no reset by us"
+    assert results["second"]["resets"] == 0 and results["rc"] == 0
+
+
+def test_systemd_ready_only_once_ip_is_up(lab):
+    results = lab.run(f"""
+        import socket as _so, time as _t
+        sock = _so.socket(_so.AF_UNIX, _so.SOCK_DGRAM)
+        sock.bind(str(WORK / "notify.sock"))
+        sock.settimeout(0.1)
+        link = emulator({{"registration": [[0, 2], [1.5, 1]], "time_scale": 1}})
+        p = profile({PROFILE!r}.format(work=WORK))
+        proc = up(p, extra_env={{"NOTIFY_SOCKET": str(WORK / "notify.sock")}})
+        messages = []
+        deadline = _t.monotonic() + 30
+        while _t.monotonic() < deadline and not any("READY=1" in m for m, _ in messages):
+            try:
+                messages.append((sock.recv(4096).decode(), status()["state"]))
+            except OSError:
+                pass
+        record(messages=messages, st=status(), rc=stop(proc))
+        while True:
+            try:
+                messages.append((sock.recv(4096).decode(), ""))
+            except OSError:
+                break
+        record(all=[m for m, _ in messages])
+    """)
+    ready = [state for m, state in results["messages"] if "READY=1" in m]
+    assert ready == ["connected"], results["messages"]
+    statuses = [m for m in results["all"] if m.startswith("STATUS=")]
+    assert any("preflight" in m for m in statuses) and any("connected" in m for m in statuses)
+    assert "STOPPING=1" in results["all"]
