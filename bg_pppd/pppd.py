@@ -1,8 +1,8 @@
 """pppd as a child process: spawn it through ``sh``, read its log, know why it ended.
 
 Only the part of the ``sh`` API that behaves the same in sh 1.14 (Debian 12)
-and sh 2.x is used: Command(), _bg, _out, _err_to_out, _ok_code,
-_new_session, _bg_exc, _tty_out, .pid, .signal(), .wait(), .exit_code.
+and sh 2.x is used: Command(), _bg, _out (a file descriptor), _err_to_out,
+_ok_code, _new_session, _bg_exc, .pid, .signal(), .wait(), .exit_code.
 """
 
 from __future__ import annotations
@@ -103,15 +103,31 @@ class PppdProcess:
                  extra: list[str] | None = None, pppd: str | None = None):
         import sh  # imported late: only `up` needs it
 
-        self.on_exit = on_exit
+        self.on_exit, self.on_line = on_exit, on_line
         args = ["file", peer, "nodetach", *(extra or [])]
-        self.proc = sh.Command(pppd or find_pppd())(
-            *args, _bg=True, _bg_exc=False, _out=lambda line: on_line(line.rstrip("\n")),
-            _err_to_out=True, _tty_out=False, _new_session=True, _ok_code=list(range(256)))
+        # pppd's output goes to a pipe we read with blocking reads: sh's own output
+        # threads would poll, and an idle supervisor must not wake up
+        read_fd, write_fd = os.pipe()
+        try:
+            self.proc = sh.Command(pppd or find_pppd())(
+                *args, _bg=True, _bg_exc=False, _out=write_fd, _err_to_out=True, _new_session=True,
+                _ok_code=list(range(256)))
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         self.pid: int = self.proc.pid
         self.exit_code: int | None = None
+        self._reader = threading.Thread(target=self._read, args=(read_fd,), name="pppd-log", daemon=True)
+        self._reader.start()
         self._waiter = threading.Thread(target=self._wait, name="pppd-wait", daemon=True)
         self._waiter.start()
+
+    def _read(self, fd: int) -> None:
+        with os.fdopen(fd, "r", errors="replace") as stream:
+            for line in stream:
+                self.on_line(line.rstrip("\n"))
 
     def _wait(self) -> None:
         import sh
@@ -120,6 +136,7 @@ class PppdProcess:
             self.proc.wait()
         except sh.ErrorReturnCode:
             pass  # killed by a signal: exit_code is negative
+        self._reader.join(5)  # the last lines (why it ended) before the exit event
         self.exit_code = self.proc.exit_code
         self.on_exit(self.exit_code if self.exit_code is not None else 1)
 

@@ -132,7 +132,6 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     chat = chat or find_chat()
-    env = _env()
     rec = profile.recovery
     context = {
         "profile": profile.name,
@@ -143,8 +142,23 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
         "context_command": chat_string(pdp_context_command(profile)) if set_context else "",
         "dial_command": chat_string("ATD" + profile.network.dial_number),
     }
-    files = {}
+    paths = Rendered(out, out / PEER, out / CONNECT, out / DISCONNECT)
+    stamp = out / ".stamp"
+    digest = _digest(context)
+    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text() == digest:
+        return paths  # unchanged: no need to load Jinja2 (start-up time and memory on small boards)
+    env = _env()
+    for name, path in zip((PEER, CONNECT, DISCONNECT), paths.paths):
+        atomic.write(path, env.get_template(f"{name}.j2").render(**context), mode=0o600)
+    atomic.write(stamp, digest, mode=0o600)
+    return paths
+
+
+def _digest(context: dict) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(context, sort_keys=True).encode())
     for name in (PEER, CONNECT, DISCONNECT):
-        text = env.get_template(f"{name}.j2").render(**context)
-        files[name] = atomic.write(out / name, text, mode=0o600)
-    return Rendered(out, files[PEER], files[CONNECT], files[DISCONNECT])
+        h.update((templates_dir() / f"{name}.j2").read_bytes())
+    return h.hexdigest()

@@ -20,7 +20,7 @@ log = logging.getLogger("bg_pppd")
 def setup_logging() -> None:
     """One line per event; journald adds its own timestamps, a terminal gets ours."""
     under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
-    fmt = "%(message)s" if under_systemd else "%(asctime)s %(message)s"
+    fmt = "%(message)s" if under_systemd else "%(asctime)s.%(msecs)03d %(message)s"
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=fmt, datefmt="%H:%M:%S")
     logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from .errors import Problem, ProfileError
 
 KeyPath = tuple[str, ...]
@@ -27,6 +25,8 @@ def dotted(path: KeyPath) -> str:
 
 def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
     """Parse ``text``; return the data and a map from key path to 1-based line."""
+    import yaml  # imported here: `status` and `down` must start fast and never parse YAML
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -46,6 +46,8 @@ def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
 
 
 def _build(node, path, lines, constructor, problems, filename) -> Any:
+    import yaml
+
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}

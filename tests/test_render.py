@@ -93,7 +93,24 @@ def test_files_are_private_and_complete(tmp_path, tty, write_profile):
     peer = out.peer.read_text()
     assert 'password "p w#\\"d"' in peer and "refuse-chap" in peer and "refuse-pap" not in peer
     assert f'"{tty}"' in peer and "\nlocal\n" in peer and "\nnoauth\n" in peer
-    assert not list(out.directory.glob(".*")), "temporary files left behind"
+    assert sorted(p.name for p in out.directory.iterdir()) == [".stamp", "connect.chat", "disconnect.chat",
+                                                               "peer"], "temporary files left behind"
+
+
+def test_unchanged_profile_is_not_rendered_again(tmp_path, tty, write_profile):
+    p = profile.load(write_profile(profile_text(tty)))
+    out = render.render(p, tmp_path / "o")
+    before = out.peer.stat().st_mtime_ns
+    out.connect.write_text("tampered")
+    out.connect.unlink()
+    again = render.render(p, tmp_path / "o")
+    assert again.peer.stat().st_mtime_ns != before or again.connect.exists()
+    assert "ATD*99#" in again.connect.read_text(), "a missing file is rendered again"
+    mtime = again.peer.stat().st_mtime_ns
+    render.render(p, tmp_path / "o")
+    assert again.peer.stat().st_mtime_ns == mtime, "nothing rewritten when nothing changed"
+    changed = profile.load(write_profile(profile_text(tty, apn="other.apn")))
+    assert "other.apn" in render.render(changed, tmp_path / "o").connect.read_text()
 
 
 def test_up_renders_without_the_context_command(tmp_path, tty, write_profile):

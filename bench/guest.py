@@ -1,0 +1,120 @@
+"""The benchmark's part inside the UML guest (run by bench/run.py); prints JSON figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests import uml_guest as g
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+CLASSIC_CHAT = """ABORT BUSY
+ABORT 'NO CARRIER'
+ABORT ERROR
+TIMEOUT 30
+'' AT
+OK ATD*99#
+CONNECT ''
+"""
+
+
+PHASES: dict[str, list[float]] = {}
+
+
+def time_until(proc: subprocess.Popen, marker: str, timeout: float = 60) -> float:
+    """Seconds from now until ``marker`` appears in the process's output."""
+    start = time.monotonic()
+    for line in proc.stdout:
+        for phase in ("to preflight", "to dialing", "CONNECT", "local  IP"):
+            if phase in line:
+                PHASES.setdefault(phase, []).append(time.monotonic() - start)
+        if marker in line:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            break
+    raise RuntimeError(f"{marker!r} not seen")
+
+
+def classic(link: Path) -> float:
+    chat = g.WORK / "classic.chat"
+    chat.write_text(CLASSIC_CHAT)
+    proc = subprocess.Popen(["ip", "netns", "exec", "client", "/usr/sbin/pppd", str(link), "115200", "local",
+                             "noauth", "nodetach", "noipdefault", "usepeerdns", "noipv6", "nocrtscts",
+                             "connect", f"/usr/sbin/chat -f {chat}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    took = time_until(proc, "local  IP address")
+    proc.terminate()
+    proc.wait(30)
+    return took
+
+
+def up_once(profile: Path) -> tuple[float, subprocess.Popen]:
+    proc = subprocess.Popen(["ip", "netns", "exec", "client", g.PY, "-m", "bg_pppd", "up", str(profile)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=g.env())
+    return time_until(proc, "to connected"), proc
+
+
+def main() -> None:
+    g.lab_setup(sys.argv[1])
+    link = g.emulator({"time_scale": 0.05})
+    profile = g.profile(f"""modem:
+  port: {link}
+network:
+  apn: internet
+  poll_interval: 0.1
+ppp:
+  lcp_echo_interval: 1
+  lcp_echo_failure: 2
+recovery:
+  retry_wait: 1
+  stable_after: 2
+""")
+    figures: dict = {}
+    classic_times, up_times = [], []
+    for _ in range(ROUNDS):
+        classic_times.append(classic(link))
+        time.sleep(0.5)
+        took, proc = up_once(profile)
+        up_times.append(took)
+        proc.terminate()
+        proc.wait(60)
+        time.sleep(0.5)
+    figures["classic_pppd_to_ip_s"] = statistics.median(classic_times)
+    figures["bg_pppd_up_to_ip_s"] = statistics.median(up_times)
+    figures["overhead_pct"] = 100 * (figures["bg_pppd_up_to_ip_s"] / figures["classic_pppd_to_ip_s"] - 1)
+
+    _, proc = up_once(profile)
+    time.sleep(3)  # past stable_after: the drop is redialled at once
+    ctl = str(link) + ".control"
+    subprocess.run([g.PY, "-m", "bg_pppd.emulator.control", ctl, "drop"], env=g.env(), capture_output=True)
+    figures["drop_to_ip_again_s"] = time_until(proc, "to connected")
+    # the supervisor's footprint while connected
+    pid = proc.pid
+    # ip netns exec execs python: the pid is the daemon's
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    c0, t0 = cpu(), time.monotonic()
+    time.sleep(30)
+    c1, t1 = cpu(), time.monotonic()
+    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmRSS:"))
+    figures["connected_cpu_s_per_30s"] = c1 - c0
+    figures["connected_cpu_pct"] = 100 * (c1 - c0) / (t1 - t0)
+    figures["rss_mb"] = rss / 1024
+    proc.terminate()
+    proc.wait(60)
+    figures["rounds"] = ROUNDS
+    figures["phases"] = {k: statistics.median(v) for k, v in PHASES.items()}
+    (g.WORK / "bench.json").write_text(json.dumps(figures))
+    g.RESULTS.update(figures)
+    g.lab_teardown()
+
+
+if __name__ == "__main__":
+    main()
