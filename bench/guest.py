@@ -75,6 +75,14 @@ recovery:
   stable_after: 2
 """)
     figures: dict = {}
+    for name, cmd in (("guest_python_pass_s", [g.PY, "-c", "pass"]),
+                      ("guest_help_s", [g.PY, "-m", "bg_pppd", "--help"])):
+        runs = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            subprocess.run(cmd, capture_output=True, env=g.env())
+            runs.append(time.monotonic() - t0)
+        figures[name] = statistics.median(runs)
     classic_times, up_times = [], []
     for _ in range(ROUNDS):
         classic_times.append(classic(link))

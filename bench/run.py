@@ -73,6 +73,8 @@ def main() -> int:
     print(f"supervisor RSS connected   {figures['rss_mb']:7.1f} MB")
     print(f"supervisor CPU, 30 s up    {figures['connected_cpu_s_per_30s']:7.3f} s "
           f"({figures['connected_cpu_pct']:.2f} %)")
+    print(f"in the guest: python3 -c pass {figures['guest_python_pass_s'] * 1000:.0f} ms, "
+          f"bg-pppd --help {figures['guest_help_s'] * 1000:.0f} ms (UML's hostfs makes imports slow)")
     print("phases of bg-pppd up (s from start, medians): " +
           ", ".join(f"{k} {v:.2f}" for k, v in figures["phases"].items()))
     return 0
