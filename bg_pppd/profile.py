@@ -46,7 +46,7 @@ DEFAULT_CONFIG_DIR = "/etc/bg-pppd"
 
 @dataclass(frozen=True)
 class Modem:
-    port: str = key(DevicePath())
+    port: str = key(DevicePath(required=True))
     data_port: str = key(DevicePath(), "", "the PPP port; empty = port (main UART)")
     baudrate: int = key(Choice(*BAUDRATES), 115200)
     flow_control: str = key(Choice("none", "rtscts"), "none")

@@ -92,8 +92,10 @@ class Text(Kind):
         self.what = "text"
 
     def convert(self, value: Any) -> str:
-        if value is None and self.allow_empty:
-            return ""
+        if value is None:
+            if self.allow_empty:
+                return ""
+            raise Invalid("is required")
         if not isinstance(value, str):
             raise Invalid(f"must be text (in quotes), not {_typename(value)}")
         if not value and not self.allow_empty:
@@ -108,10 +110,10 @@ class Text(Kind):
 
 
 class DevicePath(Text):
-    def __init__(self) -> None:
+    def __init__(self, required: bool = False) -> None:
         super().__init__(r"/[A-Za-z0-9._+:@=,/-]+",
                          "a device path is absolute and uses only letters, digits and . _ + : @ = , / -",
-                         max_len=200)
+                         max_len=200, allow_empty=not required)
 
     def convert(self, value: Any) -> str:
         path = super().convert(value)

@@ -90,6 +90,8 @@ def test_all_errors_reported_at_once(write_profile):
 
 def test_missing_port_is_required(write_profile):
     assert "test.yaml:1: modem.port: is required" in errors_of(write_profile, "modem: {}\n")
+    assert "test.yaml:2: modem.port: is required" in errors_of(write_profile, "modem:\n  port:\n")
+    assert "modem.port: must not be empty" in errors_of(write_profile, "modem:\n  port: ''\n")
 
 
 def test_duplicate_key_is_an_error(write_profile):
