@@ -505,3 +505,17 @@ def test_emulate_command(tmp_path):
         assert proc.wait(10) == 0
     assert not link.exists() and not os.path.exists(f"{link}.control")
     assert "cmd AT" in (tmp_path / "log").read_text()
+
+
+def test_emulator_as_a_subprocess_context_manager(tmp_path):
+    from bg_pppd.emulator import EmulatorProcess
+
+    with EmulatorProcess({"boot_at_start": False, "echo": False, "registration": [[0, 1]]},
+                         link=tmp_path / "m") as emu:
+        assert os.readlink(tmp_path / "m") == emu.device
+        port = Port(emu.device)
+        assert port.cmd("AT+CSQ") == b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+        port.close()
+        assert emu.call("status")["power"] == "on"
+    assert emu.proc.returncode == 0
+    assert "cmd AT+CSQ" in emu.log.read_text()

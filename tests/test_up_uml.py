@@ -39,7 +39,10 @@ def test_happy_path_connected_then_down(lab):
         record(status=st)
         record(ping=ns("ping", "-c", "2", "-W", "2", st["remote_ip"]).returncode)
         record(down=cli("down", str(p)).returncode, rc=proc.wait(30), pppd_left=pppd_processes())
-        record(after=status())
+        import subprocess as _sp, json as _j
+        ctl = _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "status"],
+                      capture_output=True, text=True, env=env())
+        record(after=status(), module=_j.loads(ctl.stdout))
     """)
     st = results["status"]
     assert st["interface"].startswith("ppp") and st["local_ip"] == "10.64.64.2", lab.tail()
@@ -49,6 +52,7 @@ def test_happy_path_connected_then_down(lab):
     assert results["down"] == 0 and results["rc"] == 0 and results["pppd_left"] == []
     assert results["after"]["state"] == "stopped"
     assert "rcvd [LCP TermReq" in lab.file("network.log"), "LCP Terminate-Request on a clean stop"
+    assert results["module"]["mode"] == "command" and not results["module"]["session"], "port back in command mode"
 
 
 def test_failed_dials_reset_ladder_then_connected(lab):

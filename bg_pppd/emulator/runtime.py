@@ -399,3 +399,51 @@ def main(link: str | None, scenario_path: str | None, log: str | None, control: 
         signal.signal(sig, lambda *_: emu.loop.stop())
     emu.run(ready=announce)
     return 0
+
+
+class EmulatorProcess:
+    """The emulator as a child process (``bg-pppd emulate``), for tests that need it apart.
+
+    Same scenario and control socket as the in-process one; the command log is a file.
+    """
+
+    def __init__(self, scenario: Scenario | dict | None, link: str | os.PathLike,
+                 log: str | os.PathLike | None = None, python: str | None = None):
+        import dataclasses
+
+        import yaml
+
+        sc = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
+        self.link = Path(link)
+        self.control = f"{self.link}.control"
+        self.log = Path(log) if log else self.link.with_name(self.link.name + ".log")
+        self.scenario_file = self.link.with_name(self.link.name + ".scenario.yaml")
+        self.scenario_file.write_text(yaml.safe_dump(dataclasses.asdict(sc)))
+        self.python = python or sys.executable
+        self.proc: subprocess.Popen | None = None
+        self.device: str | None = None
+
+    def __enter__(self) -> EmulatorProcess:
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "bg_pppd", "emulate", "--link", str(self.link), "--scenario",
+             str(self.scenario_file), "--log", str(self.log)], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+        self.device = self.proc.stdout.readline().strip()
+        if not self.device:
+            self.proc.wait(5)
+            raise RuntimeError(f"bg-pppd emulate did not start (exit {self.proc.returncode})")
+        return self
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        from .control import call
+
+        return call(self.control, op, **args)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
