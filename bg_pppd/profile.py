@@ -93,6 +93,10 @@ class Ppp:
     route_metric: int | None = key(Optional(Number(0, 2**31 - 1, integer=True)), None)
     replace_default_route: bool = key(Bool(), False)
     use_peer_dns: bool = key(Bool(), True)
+    dns: str = key(Choice("pppd", "resolvconf", "resolved", "file", "none"), "pppd",
+                   "where the network's DNS servers go: pppd's /etc/ppp/resolv.conf, resolvconf, "
+                   "systemd-resolved (per link), a file, or nowhere")
+    dns_file: str = key(FilePath(), "/etc/resolv.conf", "the file for dns: file")
     lcp_echo_interval: float = key(Number(0, 3600, integer=True), 30)
     lcp_echo_failure: int = key(Number(1, 100, integer=True), 4)
     lcp_echo_adaptive: bool = key(Bool(), True)
@@ -127,6 +131,7 @@ class Probe:
     target: str = key(Text(r"[A-Za-z0-9.:\[\]-]+", "an IP address or host name, optionally :port"), "")
     interval: float = key(Number(0.1, 86400), 60)
     failures: int = key(Number(1, 100, integer=True), 3)
+    timeout: float = key(Number(0.1, 60), 5, "seconds one probe may take")
 
 
 SECTIONS: dict[str, type] = {
@@ -281,6 +286,13 @@ class _Checker:
                          "set method to pap or chap, or remove them")
         if "command" in rec.reset and not rec.reset_command:
             self.problem(("recovery", "reset_command"), "is required when reset lists 'command'")
+        if s["probe"].target:
+            from .probe import parse_target
+
+            try:
+                parse_target(s["probe"].target)
+            except ValueError as exc:
+                self.problem(("probe", "target"), str(exc))
         if ppp.replace_default_route and not ppp.default_route:
             self.problem(("ppp", "replace_default_route"), "needs default_route: true")
         seen: set[str] = set()

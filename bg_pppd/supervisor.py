@@ -39,6 +39,7 @@ class Ev(Enum):
     PPPD_UP = "ip up"
     PPPD_EXIT = "pppd exited"
     RESET_DONE = "reset done"
+    LINK_DEAD = "link dead"
     TIMER = "timer"
     STOP = "stop"
 
@@ -71,6 +72,7 @@ class System(Protocol):
     def link_up(self, info: LinkInfo) -> None: ...
     def link_down(self, info: LinkInfo) -> None: ...
     def reset_hook(self) -> None: ...
+    def start_watch(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> Job: ...
     def after_pppd(self) -> None: ...
 
 
@@ -89,6 +91,9 @@ class Supervisor:
         self.since = 0.0
         self.timer_at: float | None = None
         self.job: Job | None = None            # the pre-flight or reset worker, when one runs
+        self.watch: Job | None = None          # the probe while connected
+        self.dead_reason = ""
+        self.link_is_up = False
         self.pppd_running = False
         self.info = LinkInfo()
         self.up_since: float | None = None
@@ -109,6 +114,7 @@ class Supervisor:
             (S.DIALING, E.TIMER): self._dial_stuck,
             (S.CONNECTED, E.TIMER): self._stable,
             (S.CONNECTED, E.PPPD_EXIT): self._link_down,
+            (S.CONNECTED, E.LINK_DEAD): self._link_dead,
             (S.WAITING, E.TIMER): self._next_attempt,
             (S.RESETTING, E.RESET_DONE): self._reset_done,
             (S.STOPPING, E.PPPD_EXIT): self._stopping_pppd_gone,
@@ -231,7 +237,10 @@ class Supervisor:
     def _connected(self, info: LinkInfo) -> None:
         self.info = info
         self.up_since = self.sys.clock()
+        self.dead_reason = ""
+        self.link_is_up = True
         self.sys.link_up(info)
+        self.watch = self.sys.start_watch(self.post, info)
         self.switch(State.CONNECTED, f"IP up on {info.interface}: {info.local_ip} peer {info.remote_ip}",
                     timer=self.p.recovery.stable_after)
 
@@ -244,10 +253,28 @@ class Supervisor:
         self.sys.save_ladder(self.ladder)
         self.sys.status_changed(self.status())
 
+    def _link_dead(self, reason: str) -> None:
+        """The probe says no packets pass although PPP is up: end pppd; its exit is the link-down."""
+        log.warning("%s: %s; ending pppd", self.p.name, reason)
+        self.dead_reason = reason
+        self.sys.stop_pppd(kill=False)
+
+    def _stop_watch(self) -> None:
+        if self.watch is not None:
+            self.watch.cancel()
+            self.watch = None
+
+    def _went_down(self) -> None:
+        """IP is gone: undo DNS, run on_down; once per link, whichever way it ended."""
+        self._stop_watch()
+        if self.link_is_up:
+            self.link_is_up = False
+            self.sys.link_down(self.info)
+
     def _link_down(self, code: int) -> None:
         self.pppd_running = False
-        message = describe_exit(code, self.info)
-        self.sys.link_down(self.info)
+        message = self.dead_reason or describe_exit(code, self.info)
+        self._went_down()
         self.sys.after_pppd()
         self.last_error = message
         decision = self.policy.link_down(self.ladder, self.sys.clock(), self.up_since or 0.0, message)
@@ -281,6 +308,7 @@ class Supervisor:
                               else f"{decision.reason} (unconfirmed)")
 
     def _stop(self, why: str) -> None:
+        self._stop_watch()
         if self.job is not None:
             self.job.cancel()  # a cancelled job still reports once: then it is over
         if self.pppd_running:
@@ -290,6 +318,7 @@ class Supervisor:
 
     def _stopping_pppd_gone(self, _code: int) -> None:
         self.pppd_running = False
+        self._went_down()
         self.sys.after_pppd()
         self._maybe_stopped()
 
@@ -311,5 +340,6 @@ class Supervisor:
         if self.pppd_running:
             self.sys.stop_pppd(kill=True)
             self.pppd_running = False
+        self._went_down()
         self.sys.save_ladder(self.ladder)
         self.switch(State.STOPPED, why)

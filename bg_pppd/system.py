@@ -15,6 +15,7 @@ from typing import Any
 
 from . import hooks, notify
 from .atchannel import AtChannel, AtTimeout, PortGone
+from .dns import Dns
 from .errors import BgPppdError, NotResponding, SimProblem
 from .lines import for_port
 from .pppd import LinkInfo, PppdProcess, parse_line
@@ -46,6 +47,8 @@ class RealSystem:
         self.p, self.run, self.store, self.rendered, self.state_dir = profile, run, store, rendered, state_dir
         self.pppd: PppdProcess | None = None
         self.ready_sent = False
+        ppp = profile.ppp
+        self.dns = Dns(profile.name, ppp.dns if ppp.use_peer_dns else "none", ppp.dns_file, state_dir)
 
     def clock(self) -> float:
         return boottime()
@@ -184,12 +187,24 @@ class RealSystem:
             text += f" ({status['last_error']})"
         notify.notify(status=text[:200])
 
+    def start_watch(self, post: Post, info: LinkInfo) -> Any:
+        probe = self.p.probe
+        if not probe.target:
+            return None
+        from .probe import Prober
+
+        return Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
+                      dead=lambda reason: post(Ev.LINK_DEAD, reason),
+                      log=lambda text: log.warning("%s: %s", self.p.name, text))
+
     def link_up(self, info: LinkInfo) -> None:
+        self.dns.apply(info.interface, info.dns)
         if not self.ready_sent:
             self.ready_sent = notify.notify(ready="1") or True
         hooks.run(self.p.hooks.on_up, self.p.name, "up", info, self.p.hooks.timeout)
 
     def link_down(self, info: LinkInfo) -> None:
+        self.dns.undo(info.interface)
         hooks.run(self.p.hooks.on_down, self.p.name, "down", info, self.p.hooks.timeout)
 
     def reset_hook(self) -> None:

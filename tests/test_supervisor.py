@@ -69,6 +69,11 @@ class FakeSystem:
     def after_pppd(self):
         self.calls.append("after pppd")
 
+    def start_watch(self, post, info):
+        self.calls.append("watch")
+        self.watch = FakeJob(self.calls, "watch")
+        return self.watch
+
 
 def make(write_profile, ladder=None, **recovery):
     rec = {"retry_wait": 10, "stable_after": 60, "reset_waits": [600, 1800, 3600], **recovery}
@@ -113,7 +118,7 @@ def test_happy_path(write_profile):
     assert sup.state is State.PREFLIGHT and sysm.calls == ["preflight"]
     connect(sup, sysm)
     assert sup.state is State.CONNECTED
-    assert sysm.calls == ["preflight", "pppd", "hook up"]
+    assert sysm.calls == ["preflight", "pppd", "hook up", "watch"]
     st = sysm.statuses[-1]
     assert st["state"] == "connected" and st["interface"] == "ppp0" and st["pppd_pid"] == 4242
 
@@ -206,6 +211,7 @@ def test_stop_while_connected_terminates_pppd_and_waits(write_profile):
     sup.post(Ev.PPPD_EXIT, 5)
     run_until_idle(sup, sysm)
     assert sup.state is State.STOPPED and sup.exit_code == 0
+    assert sysm.calls.count("hook down") == 1, "DNS undone and on_down run on a clean stop too"
 
 
 def test_stop_kills_pppd_that_ignores_sigterm(write_profile):
@@ -239,3 +245,17 @@ def test_every_transition_is_in_the_table():
     handlers = Supervisor.table(Supervisor.__new__(Supervisor))
     states = {s for s, _ in handlers}
     assert states == set(State) - {State.STOPPED}
+
+
+def test_probe_says_link_dead_ends_pppd_and_counts(write_profile):
+    sup, sysm = make(write_profile)
+    connect(sup, sysm)
+    advance(sup, sysm, 5)
+    sup.post(Ev.LINK_DEAD, "probe: 10.0.0.1 unreachable 3 times in a row")
+    run_until_idle(sup, sysm)
+    assert sysm.calls[-1] == "term pppd" and sup.state is State.CONNECTED
+    sup.post(Ev.PPPD_EXIT, 5)
+    run_until_idle(sup, sysm)
+    assert "cancel watch" in sysm.calls
+    assert sup.state is State.WAITING and sup.ladder.failures == 1
+    assert sup.last_error.startswith("probe: 10.0.0.1 unreachable")

@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
         print("usage: python3 -m bg_pppd.emulator.control SOCKET status|reset|reboot|power_on|drop|"
-              "ring [KIND]|dtr 0|1", file=sys.stderr)
+              "ring [KIND]|dtr 0|1|blackhole [0|1]", file=sys.stderr)
         return 2
     path, op, rest = argv[0], argv[1], argv[2:]
     args: dict[str, Any] = {}
-    if op == "dtr":
-        args["value"] = rest[:1] == ["1"]
+    if op in ("dtr", "blackhole"):
+        args["value"] = rest[:1] != ["0"] if op == "blackhole" else rest[:1] == ["1"]
     elif op == "ring" and rest:
         args["kind"] = rest[0]
     try:

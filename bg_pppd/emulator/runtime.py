@@ -42,6 +42,7 @@ class Emulator:
         self.device: str | None = None
         self.events: list[tuple[float, str, str]] = []
         self.sink = bytearray()
+        self.blackhole = False  # the network silently stops forwarding (PPP stays "up")
         self._master = self._slave = -1
         self._out = bytearray()
         self._net: subprocess.Popen | None = None
@@ -93,6 +94,7 @@ class Emulator:
         if kind == "auto":
             kind = "pppd" if pppd and os.path.exists("/dev/ppp") else "sink"
         self._net_kind = kind
+        self.blackhole = False
         self.log("event", f"network side: {kind}")
         if kind != "pppd":
             return
@@ -106,6 +108,8 @@ class Emulator:
         self.loop.add_reader(self._net.stdout.fileno(), self._on_network_readable)
 
     def network_write(self, data: bytes) -> None:
+        if self.blackhole:
+            return
         if not self._net or not self._net.stdin:
             with self._lock:  # the sink keeps the tail of what it got, for tests
                 self.sink += data
@@ -138,7 +142,8 @@ class Emulator:
         except OSError:
             data = b""
         if data:
-            self.modem.network_data(data)
+            if not self.blackhole:
+                self.modem.network_data(data)
             return
         self._close_network()
         self.modem.network_closed()
@@ -317,6 +322,7 @@ class Emulator:
                 "reboot": lambda: self.modem.reboot("by itself"),
                 "power_on": self.modem.power_on,
                 "drop": lambda: threading.Thread(target=self.drop_network, daemon=True).start(),
+                "blackhole": lambda: setattr(self, "blackhole", bool(req.get("value", True))),
             }
             if op not in actions:
                 return {"ok": False, "error": f"unknown op {op!r}"}

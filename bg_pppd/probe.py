@@ -1,0 +1,101 @@
+"""The active link check: ping, or a TCP connect when the target has a port.
+
+The vendor: when the host cannot pass data after PPP is up, check and then
+restart. LCP echo only proves the module answers; a probe proves packets
+reach the network. It runs while connected, sleeps between probes (no
+polling), and reports the link dead after ``failures`` misses in a row.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+
+
+def parse_target(target: str) -> tuple[str, int | None]:
+    """``10.0.0.1`` -> ping; ``host:443`` or ``[2001:db8::1]:443`` -> TCP connect."""
+    if target.startswith("["):
+        host, _, rest = target[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{target!r}: write [IPv6]:port")
+        port = rest[1:] or None
+    elif target.count(":") == 1:
+        host, port = target.split(":")
+    else:
+        host, port = target, None
+    if not host:
+        raise ValueError(f"{target!r} has no host")
+    if port is None:
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{target!r}: the port must be 1 to 65535")
+    return host, int(port)
+
+
+def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
+    """One probe through ``interface``; (reachable, why not)."""
+    host, port = parse_target(target)
+    if port is None:
+        ping = shutil.which("ping") or "/bin/ping"
+        args = [ping, "-c", "1", "-W", str(max(1, math.ceil(timeout)))]
+        if interface:
+            args += ["-I", interface]
+        try:
+            result = subprocess.run([*args, host], capture_output=True, timeout=timeout + 2,
+                                    stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"ping: {exc}"
+        return result.returncode == 0, "no echo reply"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return False, f"cannot resolve {host}: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout)
+        if interface:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+            except OSError:
+                pass  # not root: the routing table decides
+        try:
+            sock.connect(address)
+        except ConnectionRefusedError:
+            return True, ""  # the far end answered: packets pass
+        except OSError as exc:
+            return False, f"TCP {host}:{port}: {exc.strerror or errno.errorcode.get(exc.errno, exc)}"
+    return True, ""
+
+
+class Prober:
+    """Probes every ``interval`` until cancelled; calls ``dead`` once after ``failures`` misses."""
+
+    def __init__(self, target: str, interface: str, interval: float, failures: int, timeout: float,
+                 dead: Callable[[str], None], log: Callable[[str], None]):
+        self.args = (target, interface, interval, failures, timeout)
+        self.dead, self.log = dead, log
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="probe", daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def _run(self) -> None:
+        target, interface, interval, failures, timeout = self.args
+        misses = 0
+        while not self.cancelled.wait(interval):
+            ok, why = probe_once(target, interface, timeout)
+            if ok:
+                misses = 0
+                continue
+            misses += 1
+            self.log(f"probe {target} failed ({misses}/{failures}): {why}")
+            if misses >= failures:
+                self.dead(f"probe: {target} unreachable {failures} times in a row ({why})")
+                return

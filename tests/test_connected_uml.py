@@ -1,0 +1,72 @@
+"""While connected, on a real link (UML lab): the probe, DNS placement and routes."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_up_uml import PROFILE
+from .uml import Lab, skip_without_uml
+
+pytestmark = skip_without_uml()
+
+
+@pytest.fixture
+def lab(tmp_path, tmp_path_factory):
+    return Lab(tmp_path, tmp_path_factory.getbasetemp())
+
+
+def test_probe_notices_a_silent_network_and_recovers(lab):
+    """The network side stops forwarding without a word; LCP echo is off; the probe finds out."""
+    text = PROFILE + ("ppp:\n  lcp_echo_interval: 0\n"
+                      "probe:\n  target: 10.64.64.1\n  interval: 0.5\n  failures: 3\n  timeout: 1\n")
+    results = lab.run(f"""
+        import time as _t, subprocess as _sp
+        link = emulator()
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        _t.sleep(3.5)
+        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "blackhole"], env=env())
+        deadline = _t.monotonic() + 60
+        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
+            _t.sleep(0.2)
+        second = wait_state("connected", 40)
+        record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
+               rc=stop(proc))
+    """, timeout=240)
+    log = lab.file("up.log")
+    assert "probe: 10.64.64.1 unreachable 3 times in a row" in log, lab.tail()
+    assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"]
+    assert results["ping"] == 0 and results["rc"] == 0
+
+
+def test_dns_file_and_route_metric(lab):
+    text = PROFILE + "ppp:\n  route_metric: 700\n  dns: file\n  dns_file: {work}/resolv.conf\n"
+    results = lab.run(f"""
+        (WORK / "resolv.conf").write_text("nameserver 192.0.2.53\\n")
+        link = emulator()
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        wait_state("connected", 30)
+        import time as _t
+        _t.sleep(0.5)
+        record(during=(WORK / "resolv.conf").read_text(), routes=ns("ip", "route").stdout)
+        record(rc=stop(proc), after=(WORK / "resolv.conf").read_text(), routes_after=ns("ip", "route").stdout)
+    """)
+    assert "nameserver 10.64.64.53" in results["during"], lab.tail()
+    assert "default dev ppp0" in results["routes"] and "metric 700" in results["routes"]
+    assert results["after"] == "nameserver 192.0.2.53\n", "restored on link down"
+    assert "ppp0" not in results["routes_after"]
+    assert results["rc"] == 0
+
+
+def test_no_default_route(lab):
+    text = PROFILE + "ppp:\n  default_route: false\n  dns: none\n"
+    results = lab.run(f"""
+        link = emulator()
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        wait_state("connected", 30)
+        record(routes=ns("ip", "route").stdout, rc=stop(proc))
+    """)
+    assert "default" not in results["routes"] and "10.64.64.1 dev ppp0" in results["routes"], lab.tail()
