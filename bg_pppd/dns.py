@@ -26,7 +26,7 @@ def _run(profile: str, argv: list[str], stdin: str | None = None) -> None:
         log.error("%s: dns: %s is not installed; DNS servers not applied", profile, argv[0])
         return
     try:
-        result = subprocess.run([tool, *argv[1:]], input=stdin, capture_output=True, text=True, timeout=15)
+        result = subprocess.run([tool, *argv[1:]], input=stdin or "", capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.error("%s: dns: %s failed: %s", profile, argv[0], exc)
         return
