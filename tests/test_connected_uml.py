@@ -20,17 +20,14 @@ def test_probe_notices_a_silent_network_and_recovers(lab):
     text = PROFILE + ("ppp:\n  lcp_echo_interval: 0\n"
                       "probe:\n  target: 10.64.64.1\n  interval: 0.5\n  failures: 3\n  timeout: 1\n")
     results = lab.run(f"""
-        import time as _t, subprocess as _sp
+        import time as _t
         link = emulator()
         p = profile({text!r}.format(work=WORK))
         proc = up(p)
         first = wait_state("connected", 30)
         _t.sleep(3.5)
-        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "blackhole"], env=env())
-        deadline = _t.monotonic() + 60
-        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
-            _t.sleep(0.2)
-        second = wait_state("connected", 40)
+        control(link, "blackhole")
+        second = wait_new_pppd(first, 60)
         record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
                rc=stop(proc))
     """, timeout=240)

@@ -31,12 +31,8 @@ def test_network_drop_redials_without_reset(lab):
         proc = up(p)
         first = wait_state("connected", 30)
         _t.sleep(3.5)  # past stable_after: a late drop
-        import subprocess as _sp
-        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "drop"], env=env())
-        deadline = _t.monotonic() + 40
-        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
-            _t.sleep(0.1)
-        second = wait_state("connected", 30)
+        control(link, "drop")
+        second = wait_new_pppd(first, 40)
         record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
                rc=stop(proc))
     """)
@@ -104,17 +100,14 @@ def test_hung_module_is_reset_by_command(lab):
 
 def test_module_reboots_by_itself_mid_session(lab):
     results = lab.run(f"""
-        import time as _t, subprocess as _sp
+        import time as _t
         link = emulator({{"reboot_time": 2, "time_scale": 1, "boot_urc_gap": 0.05}})
         p = profile({PROFILE!r}.format(work=WORK))
         proc = up(p)
         first = wait_state("connected", 30)
         _t.sleep(3.5)
-        _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "reboot"], env=env())
-        deadline = _t.monotonic() + 40
-        while _t.monotonic() < deadline and status().get("pppd_pid") in (first["pppd_pid"], None):
-            _t.sleep(0.1)
-        second = wait_state("connected", 40)
+        control(link, "reboot")
+        second = wait_new_pppd(first, 40)
         record(first=first, second=second, rc=stop(proc))
     """)
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"], lab.tail()

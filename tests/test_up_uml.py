@@ -39,10 +39,7 @@ def test_happy_path_connected_then_down(lab):
         record(status=st)
         record(ping=ns("ping", "-c", "2", "-W", "2", st["remote_ip"]).returncode)
         record(down=cli("down", str(p)).returncode, rc=proc.wait(30), pppd_left=pppd_processes())
-        import subprocess as _sp, json as _j
-        ctl = _sp.run([PY, "-m", "bg_pppd.emulator.control", str(link) + ".control", "status"],
-                      capture_output=True, text=True, env=env())
-        record(after=status(), module=_j.loads(ctl.stdout))
+        record(after=status(), module=control(link, "status"))
     """)
     st = results["status"]
     assert st["interface"].startswith("ppp") and st["local_ip"] == "10.64.64.2", lab.tail()

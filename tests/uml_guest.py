@@ -137,3 +137,18 @@ def emulator_events() -> list[tuple[float, str, str]]:
         if len(parts) == 3:
             out.append((float(parts[0]), parts[1], parts[2]))
     return out
+
+
+def control(link: Path, *args: str) -> dict:
+    """Pulse the virtual module's lines or inject a fault (drop, reboot, blackhole, reset...)."""
+    result = subprocess.run([PY, "-m", "bg_pppd.emulator.control", f"{link}.control", *args],
+                            capture_output=True, text=True, env=env())
+    return json.loads(result.stdout or "{}")
+
+
+def wait_new_pppd(old: dict, timeout: float = 60) -> dict:
+    """Wait until a pppd other than the one in ``old`` brought the link up again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and status().get("pppd_pid") in (old["pppd_pid"], None):
+        time.sleep(0.1)
+    return wait_state("connected", max(1.0, deadline - time.monotonic()))
