@@ -18,21 +18,25 @@ RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
+    """The profile, its warnings (a world-readable secret) on stderr; errors raise exit 2."""
     from . import profile
 
     loaded = profile.load(args.profile)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    _load(args)
     return 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from . import profile, render
+    from . import render
 
-    loaded = profile.load(args.profile)
-    for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    loaded = _load(args)
     out = args.out or os.path.join(args.run_dir, loaded.name)
     for path in render.render(loaded, out).paths:
         print(path)
@@ -40,21 +44,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from . import checkcmd, profile
+    from . import checkcmd
 
-    loaded = profile.load(args.profile)
-    for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return checkcmd.run(loaded, args.state_dir, args.json)
+    return checkcmd.run(_load(args), args.state_dir, args.json)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from . import profile, updown
+    from . import updown
 
-    loaded = profile.load(args.profile)
-    for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return updown.up(loaded, args.run_dir, args.state_dir)
+    return updown.up(_load(args), args.run_dir, args.state_dir)
 
 
 def _name(arg: str) -> str:

@@ -249,10 +249,9 @@ class Preflight:
             raise NotResponding(f"the module refused AT+IPR={m.baudrate}")
         return f"{current} -> {m.baudrate}, saved"
 
-    def _pin_marker(self, iccid: str) -> Path | None:
-        if not self.state_dir:
-            return None
-        return self.state_dir / f"{self.p.name}.rejected-pin"
+    def _pin_marker(self) -> Path | None:
+        """Where a rejected PIN is remembered (as a digest with the ICCID), across runs."""
+        return self.state_dir / f"{self.p.name}.rejected-pin" if self.state_dir else None
 
     def _pin_digest(self, iccid: str) -> str:
         return hashlib.sha256(f"{iccid}:{self.p.sim.pin}".encode()).hexdigest()
@@ -301,7 +300,7 @@ class Preflight:
                              permanent=True)
         iccid_r = self.cmd("AT+QCCID", "+QCCID:")
         iccid = (iccid_r.first("+QCCID:") or "").split(":", 1)[-1].strip() if iccid_r.ok else ""
-        marker = self._pin_marker(iccid)
+        marker = self._pin_marker()
         if marker and marker.exists() and marker.read_text().strip() == self._pin_digest(iccid):
             raise SimProblem(f"this PIN was rejected before for this SIM; not entering it again "
                              f"(fix sim.pin; record in {marker})", permanent=True)
