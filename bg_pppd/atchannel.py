@@ -69,7 +69,6 @@ class AtChannel:
         self.clock = clock
         self.on_urc = on_urc
         self.urcs: list[str] = []
-        self.saw_ppp = False  # PPP frames (0x7e flags) seen: the module is probably in data mode
         self._buf = b""
 
     # ----- low level -------------------------------------------------------------------------
@@ -82,8 +81,6 @@ class AtChannel:
                 data += self.t.read(waiting)
         except OSError as exc:  # pyserial's SerialException is an OSError
             raise PortGone(f"the port went away: {exc}") from None
-        if data and b"\x7e" in data:
-            self.saw_ppp = True
         return data
 
     def write(self, data: bytes) -> None:

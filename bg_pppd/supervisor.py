@@ -99,7 +99,6 @@ class Supervisor:
         self.up_since: float | None = None
         self.skip_at = False
         self.exit_code = EXIT_OK
-        self.next_action: Decision | None = None
         self.last_error = self.ladder.last_error
 
     # ----- the table -------------------------------------------------------------------------
@@ -282,7 +281,6 @@ class Supervisor:
 
     def _decide(self, decision: Decision) -> None:
         self.sys.save_ladder(self.ladder)
-        self.next_action = decision
         now = self.sys.clock()
         if decision.action == "reset":
             self.sys.reset_hook()
