@@ -7,7 +7,12 @@ none, so the emulator simulates them on a control socket next to its link
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import socket
+import termios
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -15,6 +20,49 @@ class Lines(Protocol):
     def set_dtr(self, asserted: bool) -> None: ...
     def dcd(self) -> bool | None: ...
     def ri(self) -> bool | None: ...
+
+
+def watch_port(port: str) -> Iterator[dict[str, bool]]:
+    """Block until DCD or RI change, then yield both; ends when the port cannot tell.
+
+    The emulator's control socket pushes changes; a real serial port blocks in
+    TIOCMIWAIT. Neither polls, so a connected supervisor stays asleep.
+    """
+    control = f"{port}.control"
+    if os.path.exists(control):
+        yield from _watch_emulator(control)
+    else:
+        yield from _watch_serial(port)
+
+
+def _watch_emulator(path: str) -> Iterator[dict[str, bool]]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(path)
+        sock.sendall(b'{"op": "watch"}\n')
+        with sock.makefile("r") as stream:
+            for line in stream:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                yield {"dcd": bool(msg.get("dcd")), "ri": bool(msg.get("ri"))}
+
+
+def _watch_serial(port: str) -> Iterator[dict[str, bool]]:
+    try:
+        fd = os.open(port, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return
+    try:
+        while True:
+            bits = fcntl.ioctl(fd, termios.TIOCMGET, b"\0\0\0\0")
+            value = int.from_bytes(bits, "little")
+            yield {"dcd": bool(value & termios.TIOCM_CAR), "ri": bool(value & termios.TIOCM_RNG)}
+            fcntl.ioctl(fd, termios.TIOCMIWAIT, termios.TIOCM_CAR | termios.TIOCM_RNG)
+    except OSError:
+        return  # a pseudo-terminal or a driver without modem lines: nothing to watch
+    finally:
+        os.close(fd)
 
 
 class NoLines:

@@ -40,6 +40,7 @@ class Ev(Enum):
     PPPD_EXIT = "pppd exited"
     RESET_DONE = "reset done"
     LINK_DEAD = "link dead"
+    RING = "ring"
     TIMER = "timer"
     STOP = "stop"
 
@@ -73,6 +74,7 @@ class System(Protocol):
     def link_down(self, info: LinkInfo) -> None: ...
     def reset_hook(self) -> None: ...
     def start_watch(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> Job: ...
+    def ring_hook(self, info: LinkInfo) -> None: ...
     def after_pppd(self) -> None: ...
 
 
@@ -114,6 +116,7 @@ class Supervisor:
             (S.CONNECTED, E.TIMER): self._stable,
             (S.CONNECTED, E.PPPD_EXIT): self._link_down,
             (S.CONNECTED, E.LINK_DEAD): self._link_dead,
+            (S.CONNECTED, E.RING): self._ring,
             (S.WAITING, E.TIMER): self._next_attempt,
             (S.RESETTING, E.RESET_DONE): self._reset_done,
             (S.STOPPING, E.PPPD_EXIT): self._stopping_pppd_gone,
@@ -257,6 +260,10 @@ class Supervisor:
         log.warning("%s: %s; ending pppd", self.p.name, reason)
         self.dead_reason = reason
         self.sys.stop_pppd(kill=False)
+
+    def _ring(self, _data: Any) -> None:
+        log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)
+        self.sys.ring_hook(self.info)
 
     def _stop_watch(self) -> None:
         if self.watch is not None:

@@ -188,14 +188,24 @@ class RealSystem:
         notify.notify(status=text[:200])
 
     def start_watch(self, post: Post, info: LinkInfo) -> Any:
-        probe = self.p.probe
-        if not probe.target:
-            return None
-        from .probe import Prober
+        """While connected: DCD/RI on the PPP port and, when configured, the probe."""
+        from .linewatch import Jobs, LineWatcher
 
-        return Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
-                      dead=lambda reason: post(Ev.LINK_DEAD, reason),
-                      log=lambda text: log.warning("%s: %s", self.p.name, text))
+        def dead(reason: str) -> None:
+            post(Ev.LINK_DEAD, reason)
+        lines = LineWatcher(self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead,
+                            ring=lambda: post(Ev.RING, None))
+        probe = self.p.probe
+        prober = None
+        if probe.target:
+            from .probe import Prober
+
+            prober = Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
+                            dead=dead, log=lambda text: log.warning("%s: %s", self.p.name, text))
+        return Jobs(lines, prober)
+
+    def ring_hook(self, info: LinkInfo) -> None:
+        hooks.run(self.p.hooks.on_ring, self.p.name, "ring", info, self.p.hooks.timeout)
 
     def link_up(self, info: LinkInfo) -> None:
         self.dns.apply(info.interface, info.dns)

@@ -67,3 +67,28 @@ def test_no_default_route(lab):
         record(routes=ns("ip", "route").stdout, rc=stop(proc))
     """)
     assert "default" not in results["routes"] and "10.64.64.1 dev ppp0" in results["routes"], lab.tail()
+
+
+def test_dcd_loss_ends_the_link_at_once_and_ri_runs_on_ring(lab):
+    """No LCP echo: only DCD (AT&C1) can tell that the network ended the call."""
+    hook = "  on_ring: {python} -c \"import os; open('{work}/ring', 'a').write(os.environ['BG_PPPD_EVENT'])\"\n"
+    text = PROFILE + "ppp:\n  lcp_echo_interval: 0\nhooks:\n" + hook
+    results = lab.run(f"""
+        import time as _t
+        link = emulator()
+        p = profile({text!r}.format(work=WORK, python=PY))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        control(link, "ring", "sms")
+        _t.sleep(1)
+        _t.sleep(2.5)  # past stable_after
+        t0 = _t.monotonic()
+        control(link, "drop")
+        second = wait_new_pppd(first, 40)
+        record(first=first, second=second, took=_t.monotonic() - t0, rc=stop(proc))
+    """)
+    log = lab.file("up.log")
+    assert "carrier lost (DCD dropped)" in log, lab.tail()
+    assert "RI pulse" in log and lab.file("ring") == "ring"
+    assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"] and results["rc"] == 0
+    assert results["took"] < 15, "redialled well before any LCP echo could have noticed"

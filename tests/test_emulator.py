@@ -519,3 +519,44 @@ def test_emulator_as_a_subprocess_context_manager(tmp_path):
         assert emu.call("status")["power"] == "on"
     assert emu.proc.returncode == 0
     assert "cmd AT+CSQ" in emu.log.read_text()
+
+
+def test_line_changes_are_pushed_to_watchers(tmp_path):
+    import threading
+
+    from bg_pppd.lines import watch_port
+
+    link = tmp_path / "m"
+    with Emulator({**FAST, "echo": False}, link=link, control=f"{link}.control") as emu:
+        seen = []
+        done = threading.Event()
+
+        def watch():
+            for state in watch_port(str(link)):
+                seen.append(state)
+                if len(seen) >= 5:
+                    done.set()
+                    return
+        threading.Thread(target=watch, daemon=True).start()
+        time.sleep(0.2)
+        port = Port(emu.device)
+        dial(port)                # DCD on
+        emu.ring("sms")           # RI pulse: on, then off after 120 ms
+        time.sleep(0.3)
+        emu.drop_network()        # DCD off
+        assert done.wait(5), seen
+        port.close()
+    assert seen[0] == {"dcd": False, "ri": False}  # the state when the watch began
+    assert seen[1:5] == [{"dcd": True, "ri": False}, {"dcd": True, "ri": True}, {"dcd": True, "ri": False},
+                         {"dcd": False, "ri": False}]
+
+
+def test_watching_a_pty_without_lines_ends_quietly():
+    from bg_pppd.lines import watch_port
+
+    master, slave = os.openpty()
+    try:
+        assert list(watch_port(os.ttyname(slave))) in ([], [{"dcd": False, "ri": False}])
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -69,6 +69,9 @@ class FakeSystem:
     def after_pppd(self):
         self.calls.append("after pppd")
 
+    def ring_hook(self, info):
+        self.calls.append("hook ring")
+
     def start_watch(self, post, info):
         self.calls.append("watch")
         self.watch = FakeJob(self.calls, "watch")
@@ -259,3 +262,14 @@ def test_probe_says_link_dead_ends_pppd_and_counts(write_profile):
     assert "cancel watch" in sysm.calls
     assert sup.state is State.WAITING and sup.ladder.failures == 1
     assert sup.last_error.startswith("probe: 10.0.0.1 unreachable")
+
+
+def test_ring_while_connected_runs_the_hook(write_profile):
+    sup, sysm = make(write_profile)
+    sup.post(Ev.RING)
+    run_until_idle(sup, sysm)
+    assert "hook ring" not in sysm.calls  # not connected: nothing to report
+    connect(sup, sysm)
+    sup.post(Ev.RING)
+    run_until_idle(sup, sysm)
+    assert sysm.calls[-1] == "hook ring" and sup.state is State.CONNECTED

@@ -47,6 +47,7 @@ class ModemIO(Protocol):
     def network_stop(self) -> None: ...
     def port_vanish(self) -> None: ...
     def port_appear(self) -> None: ...
+    def lines_changed(self, lines: dict[str, bool]) -> None: ...
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Modem:
         self._escape_timer: Timer | None = None
         self._noise_index = 0
         self._rebooted_once = False
+        self._lines_seen: dict[str, bool] = {}
         self._hung_once = False
 
     # ----- power -----------------------------------------------------------------------------
@@ -136,6 +138,7 @@ class Modem:
         self._held = 0
         self.pending_urcs.clear()
         self._reset_volatile()
+        self._check_lines()
 
     def reboot(self, why: str = "reset") -> None:
         """AT+CFUN=1,1, a hardware reset, or the module rebooting by itself."""
@@ -254,6 +257,16 @@ class Modem:
     def dcd(self) -> bool:
         return self.session if self.dcd_mode == 1 else True
 
+    def lines(self) -> dict[str, bool]:
+        return {"dtr": self.dtr, "dcd": self.dcd, "ri": self.ri}
+
+    def _check_lines(self) -> None:
+        """Tell watchers when DCD or RI changed (the simulated serial-state notification)."""
+        now = self.lines()
+        if now != self._lines_seen:
+            self._lines_seen = now
+            self.io.lines_changed(now)
+
     def set_dtr(self, asserted: bool) -> None:
         """DTR drop (asserted -> not) acts per AT&D: 1 command mode, link kept; 2 hang up."""
         was, self.dtr = self.dtr, asserted
@@ -264,11 +277,13 @@ class Modem:
             self._to_command_mode("dtr")
         elif self.dtr_mode == 2 and self.session:
             self._end_session("dtr", result="OK")
+        self._check_lines()
 
     def ring(self, kind: str = "sms") -> None:
         text = {"sms": '+CMTI: "ME",1', "call": "RING"}.get(kind, kind)
         self.io.log("event", f"ring {text}")
         self.ri = True
+        self._check_lines()
         self._later(RI_PULSE, self._ri_off)
         if self.mode == "data":
             self.pending_urcs.append(text)  # vendor: URCs are not sent to the PPP port
@@ -277,6 +292,7 @@ class Modem:
 
     def _ri_off(self) -> None:
         self.ri = False
+        self._check_lines()
 
     # ----- output ----------------------------------------------------------------------------
 
@@ -367,6 +383,7 @@ class Modem:
             self._busy = False
             if reply.then:
                 reply.then()
+            self._check_lines()
             if self.sc.reboot_after is not None and self.commands == self.sc.reboot_after \
                     and not self._rebooted_once:
                 self._rebooted_once = True  # a one-off crash, not a boot loop
@@ -435,6 +452,7 @@ class Modem:
         if result:
             self.io.write(self._final(result))
         self._flush_urcs()
+        self._check_lines()
 
     # ----- commands --------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class Emulator:
         self._log_file = None
         self._server: socket.socket | None = None
         self._clients: dict[int, tuple[socket.socket, bytearray]] = {}
+        self._watchers: set[int] = set()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._appeared = threading.Event()
@@ -169,6 +170,16 @@ class Emulator:
 
     def network_stop(self) -> None:
         self._close_network()
+
+    def lines_changed(self, lines: dict[str, bool]) -> None:
+        self.log("lines", " ".join(f"{k}={int(v)}" for k, v in lines.items()))
+        message = json.dumps({"event": "lines", **lines}).encode() + b"\n"
+        for fd in list(self._watchers):
+            conn = self._clients.get(fd, (None,))[0]
+            try:
+                conn.send(message)
+            except (OSError, AttributeError):
+                self._watchers.discard(fd)
 
     def port_vanish(self) -> None:
         self.log("event", "port vanished")
@@ -296,6 +307,7 @@ class Emulator:
         if not data:
             self.loop.remove(fd)
             del self._clients[fd]
+            self._watchers.discard(fd)
             conn.close()
             return
         buf += data
@@ -303,6 +315,9 @@ class Emulator:
             line, _, rest = bytes(buf).partition(b"\n")
             buf[:] = rest
             reply = self._control(line)
+            if reply.pop("watch", False):
+                self._watchers.add(fd)
+                reply.update(self.modem.lines())
             with contextlib.suppress(OSError):
                 conn.setblocking(True)
                 conn.sendall(json.dumps(reply).encode() + b"\n")
@@ -312,6 +327,8 @@ class Emulator:
         try:
             req = json.loads(line)
             op = req.get("op")
+            if op == "watch":  # from now on, this connection gets every DCD/RI change
+                return {"ok": True, "watch": True}
             if op == "status":
                 return {"ok": True, **self.modem.status(), "device": self.device,
                         "network": self._net_kind}
