@@ -144,6 +144,10 @@ class PppdProcess:
         """SIGTERM: pppd sends LCP Terminate-Request, runs the disconnect script, exits."""
         self._signal(15)
 
+    def hangup(self) -> None:
+        """SIGHUP: pppd treats the link as hung up; no LCP exchange over a dead line."""
+        self._signal(1)
+
     def kill(self) -> None:
         self._signal(9)
 

@@ -84,6 +84,8 @@ def peer_options(profile: Profile, directory: Path, chat: str) -> list[str]:
         "ipparam " + pppd_word(profile.name),
         "maxfail 1",
         "nopersist",
+        # one LCP Terminate-Request: a live peer acks it at once, a dead line wastes one timeout
+        "lcp-max-terminate 1",
     ]
     if profile.network.pdp_type == "IP":
         lines.append("noipv6")

@@ -66,6 +66,7 @@ class System(Protocol):
     def start_preflight(self, post: Callable[[Ev, Any], None]) -> Job: ...
     def start_pppd(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> None: ...
     def stop_pppd(self, kill: bool) -> None: ...
+    def hangup_pppd(self) -> None: ...
     def pppd_pid(self) -> int | None: ...
     def start_reset(self, skip_at: bool, post: Callable[[Ev, Any], None]) -> Job: ...
     def save_ladder(self, ladder: Ladder) -> None: ...
@@ -256,10 +257,14 @@ class Supervisor:
         self.sys.status_changed(self.status())
 
     def _link_dead(self, reason: str) -> None:
-        """The probe says no packets pass although PPP is up: end pppd; its exit is the link-down."""
-        log.warning("%s: %s; ending pppd", self.p.name, reason)
+        """Carrier lost, or the probe says no packets pass: hang pppd up; its exit is the link-down.
+
+        SIGHUP, not SIGTERM: LCP Terminate-Requests over a dead line only wait for
+        timeouts before the redial can start.
+        """
+        log.warning("%s: %s; hanging up pppd", self.p.name, reason)
         self.dead_reason = reason
-        self.sys.stop_pppd(kill=False)
+        self.sys.hangup_pppd()
 
     def _ring(self, _data: Any) -> None:
         log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)

@@ -118,6 +118,10 @@ class RealSystem:
         if self.pppd:
             (self.pppd.kill if kill else self.pppd.terminate)()
 
+    def hangup_pppd(self) -> None:
+        if self.pppd:
+            self.pppd.hangup()
+
     def pppd_pid(self) -> int | None:
         return self.pppd.pid if self.pppd and self.pppd.exit_code is None else None
 

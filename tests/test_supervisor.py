@@ -43,6 +43,9 @@ class FakeSystem:
     def stop_pppd(self, kill):
         self.calls.append("kill pppd" if kill else "term pppd")
 
+    def hangup_pppd(self):
+        self.calls.append("hup pppd")
+
     def pppd_pid(self):
         return 4242
 
@@ -256,8 +259,8 @@ def test_probe_says_link_dead_ends_pppd_and_counts(write_profile):
     advance(sup, sysm, 5)
     sup.post(Ev.LINK_DEAD, "probe: 10.0.0.1 unreachable 3 times in a row")
     run_until_idle(sup, sysm)
-    assert sysm.calls[-1] == "term pppd" and sup.state is State.CONNECTED
-    sup.post(Ev.PPPD_EXIT, 5)
+    assert sysm.calls[-1] == "hup pppd" and sup.state is State.CONNECTED
+    sup.post(Ev.PPPD_EXIT, 16)
     run_until_idle(sup, sysm)
     assert "cancel watch" in sysm.calls
     assert sup.state is State.WAITING and sup.ladder.failures == 1
