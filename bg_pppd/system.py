@@ -102,12 +102,31 @@ class RealSystem:
     # ----- pppd ------------------------------------------------------------------------------
 
     def start_pppd(self, post: Post, info: LinkInfo) -> None:
+        # pppd prints the addresses, then the DNS servers, in one burst: report the link
+        # up once the burst is over, so that status, DNS and on_up see all of it.
+        posted = threading.Event()
+        timer: list[threading.Timer] = []
+
+        def post_up() -> None:
+            if not posted.is_set():
+                posted.set()
+                post(Ev.PPPD_UP, info)
+
+        def settle(delay: float) -> None:
+            for t in timer:
+                t.cancel()
+            timer[:] = [threading.Timer(delay, post_up)]
+            timer[0].daemon = True
+            timer[0].start()
+
         def on_line(line: str) -> None:
             if not line.strip():
                 return
             log.info("%s: pppd: %s", self.p.name, line)
             if parse_line(info, line):
-                post(Ev.PPPD_UP, info)
+                settle(0.5 if self.p.ppp.use_peer_dns else 0.0)
+            elif info.up and "DNS address" in line and not posted.is_set():
+                settle(0.05)
 
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
