@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 
 from . import notify
@@ -31,6 +33,9 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
     from .system import RealSystem
 
     setup_logging()
+    # `sh` is the slowest import and is needed only when pppd starts: load it while the
+    # pre-flight talks to the module (which mostly waits on the serial port)
+    threading.Thread(target=importlib.import_module, args=("sh",), name="import-sh", daemon=True).start()
     run = RunDir(run_dir, profile.name)
     try:
         run.acquire(profile.modem.port)

@@ -22,8 +22,9 @@ def commands(lab: Lab) -> list[str]:
 
 
 def test_network_drop_redials_without_reset(lab):
-    """No DCD on a pty: pppd learns of the drop from LCP echo, as on a board without DCD wired."""
-    text = PROFILE + "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 2\n"
+    """DCD not used (AT&C0, as on a board without it wired): pppd learns of the drop from LCP echo."""
+    text = (PROFILE.replace("modem:\n", "modem:\n  dcd: always\n")
+            + "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 2\n")
     results = lab.run(f"""
         import time as _t
         link = emulator()
