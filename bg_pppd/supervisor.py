@@ -103,6 +103,7 @@ class Supervisor:
         self.skip_at = False
         self.exit_code = EXIT_OK
         self.last_error = self.ladder.last_error
+        self._table = self.table()
 
     # ----- the table -------------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class Supervisor:
         self.sys.status_changed(self.status())
 
     def dispatch(self, ev: Ev, data: Any = None) -> None:
-        handler = self.table().get((self.state, ev))
+        handler = self._table.get((self.state, ev))
         if handler is None:
             log.debug("%s: %s ignored in %s", self.p.name, ev.value, self.state.value)
             return
