@@ -29,7 +29,7 @@ MANIFEST = {
     "fcntl": "fcntl", "hashlib": "crypt", "difflib": "difflib", "socket": "io", "tempfile": "io",
     "termios": "io", "json": "json", "logging": "logging", "shlex": "shell", "tty": "terminal",
     "pty": "terminal", "queue": "threading", "random": "math", "datetime": "datetime",
-    "ipaddress": "core", "textwrap": "core", "string": "stringold", "base64": "netclient",
+    "ipaddress": "core", "textwrap": "core", "importlib": "core", "string": "stringold", "base64": "netclient",
 }
 THIRD_PARTY = {"serial": "python3-pyserial", "jinja2": "python3-jinja2", "yaml": "python3-pyyaml",
                "sh": "python3-sh"}
