@@ -414,8 +414,9 @@ def test_cfun_reboot_uart_is_silent_then_boots(emu_port):
 
 def test_qpowd_powers_off(emu_port):
     emu, port = emu_port(echo=False, port="uart")
-    assert port.cmd("AT+QPOWD=1") == b"\r\nOK\r\n"
-    assert b"POWERED DOWN" in port.read_for(0.3)
+    answer = port.cmd("AT+QPOWD=1")
+    assert answer.startswith(b"\r\nOK\r\n")
+    assert b"\r\nPOWERED DOWN\r\n" in answer + port.read_for(0.3)
     port.send(b"AT\r")
     assert port.read_for(0.3) == b""
     assert emu.status()["power"] == "off"
