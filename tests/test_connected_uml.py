@@ -92,3 +92,25 @@ def test_dcd_loss_ends_the_link_at_once_and_ri_runs_on_ring(lab):
     assert "RI pulse" in log and lab.file("ring") == "ring"
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"] and results["rc"] == 0
     assert results["took"] < 15, "redialled well before any LCP echo could have noticed"
+
+
+def test_replace_an_existing_default_route(lab):
+    """Ethernet's default route is there first; with replace_default_route the link takes over."""
+    text = PROFILE + "ppp:\n  replace_default_route: true\n"
+    results = lab.run(f"""
+        import subprocess as _sp
+        K = "/usr/lib/uml/modules/" + _sp.run(["uname", "-r"], capture_output=True, text=True).stdout.strip()
+        _sp.run(["insmod", K + "/kernel/drivers/net/dummy.ko"])
+        for cmd in ("ip link add eth9 type dummy", "ip addr add 192.0.2.2/24 dev eth9", "ip link set eth9 up",
+                    "ip route add default via 192.0.2.1"):
+            ns(*cmd.split())
+        before = ns("ip", "route").stdout
+        link = emulator()
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        wait_state("connected", 30)
+        record(before=before, during=ns("ip", "route").stdout, rc=stop(proc))
+    """)
+    assert "default via 192.0.2.1 dev eth9" in results["before"], lab.tail()
+    assert "default dev ppp0" in results["during"] and "default via 192.0.2.1" not in results["during"]
+    assert results["rc"] == 0
