@@ -21,6 +21,7 @@ from . import atparse, models
 from .atchannel import AtChannel, AtTimeout, PortGone
 from .errors import NotRegistered, NotResponding, RegistrationDenied, SimProblem
 from .lines import Lines, for_port
+from .port import open_port
 from .profile import Profile
 
 SCAN_CODES = {"catm1": "02", "nbiot": "03", "egprs": "01"}
@@ -55,17 +56,10 @@ class Restart(Exception):
     """The module rebooted or its port vanished: start again from the port."""
 
 
-def _open_serial(profile: Profile):
-    import serial  # pyserial; imported late, only when a port is really opened
-
-    return serial.Serial(profile.modem.port, profile.modem.baudrate, timeout=0.05,
-                         rtscts=profile.modem.flow_control == "rtscts", exclusive=True)
-
-
 class Preflight:
     def __init__(self, profile: Profile, state_dir: str | os.PathLike | None = None,
                  on_step: Callable[[str, str, float], None] | None = None,
-                 opener: Callable[[Profile], Any] = _open_serial,
+                 opener: Callable[[Profile], Any] = open_port,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.p = profile
@@ -94,7 +88,7 @@ class Preflight:
             ("report", self.step_report),
         ]
 
-    def run(self, keep_open: bool = False) -> Report:
+    def run(self) -> Report:
         """Run every step; raise the diagnosis (its ``exit_code``) or return the report."""
         self.start = self.clock()
         restarts = 0
@@ -114,8 +108,7 @@ class Preflight:
                     if restarts > MAX_RESTARTS:
                         raise NotResponding(f"the module keeps rebooting ({why})") from None
         finally:
-            if not (keep_open and self.report.ready):
-                self.close()
+            self.close()
 
     def _run_step(self, name: str, step: Callable[[], str]) -> None:
         self.on_step(name, "", self.clock() - self.start)

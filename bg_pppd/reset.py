@@ -12,11 +12,12 @@ import logging
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 
 from .atchannel import AtChannel, AtTimeout, PortGone
+from .cancel import Cancellable
 from .errors import BgPppdError
+from .port import open_port
 from .profile import Profile
 
 log = logging.getLogger("bg_pppd")
@@ -26,29 +27,11 @@ class ResetFailed(BgPppdError):
     pass
 
 
-class Cancelled(Exception):
-    """The daemon is stopping."""
-
-
-def _open(profile: Profile):
-    import serial
-
-    return serial.Serial(profile.modem.port, profile.modem.baudrate, timeout=0.05,
-                         rtscts=profile.modem.flow_control == "rtscts", exclusive=True)
-
-
 class Resetter:
-    def __init__(self, profile: Profile, cancel: threading.Event, opener: Callable = _open):
-        self.p, self.cancel, self.opener = profile, cancel, opener
-
-    def clock(self) -> float:
-        if self.cancel.is_set():
-            raise Cancelled()
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if self.cancel.wait(seconds):
-            raise Cancelled()
+    def __init__(self, profile: Profile, cancel: threading.Event, opener: Callable = open_port):
+        self.p, self.opener = profile, opener
+        cancellable = Cancellable(cancel)
+        self.clock, self.sleep = cancellable.clock, cancellable.sleep
 
     def run(self, skip_at: bool) -> str:
         methods = [m for m in self.p.recovery.reset if not (skip_at and m == "at")]

@@ -207,8 +207,9 @@ class Supervisor:
         try:
             self.sys.start_pppd(self.post, self.info)
         except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
-            log.error("%s: cannot start pppd: %s", self.p.name, str(exc).strip().splitlines()[0])
-            self._attempt_failed(Failure(f"cannot start pppd: {str(exc).strip().splitlines()[0]}"))
+            reason = f"cannot start pppd: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+            log.error("%s: %s", self.p.name, reason)
+            self._attempt_failed(Failure(reason))
             return
         self.pppd_running = True
         # pppd sticks in a phase sometimes (LCP never opens): end it after a generous bound

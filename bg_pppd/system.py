@@ -15,15 +15,17 @@ from typing import Any
 
 from . import hooks, notify
 from .atchannel import AtChannel, AtTimeout, PortGone
+from .cancel import Cancellable, Cancelled
 from .dns import Dns
 from .errors import BgPppdError, NotResponding, SimProblem
 from .lines import for_port
+from .port import open_port
 from .pppd import LinkInfo, PppdProcess, parse_line
 from .preflight import Preflight
 from .profile import Profile
 from .recovery import Ladder
 from .render import Rendered
-from .reset import Cancelled, Resetter
+from .reset import Resetter
 from .runfiles import LadderStore, RunDir, boottime, iso, to_wall
 from .supervisor import Ev, Failure
 
@@ -57,19 +59,13 @@ class RealSystem:
 
     def start_preflight(self, post: Post) -> Worker:
         def work(cancel: threading.Event) -> None:
-            def clock() -> float:
-                if cancel.is_set():
-                    raise Cancelled()
-                return time.monotonic()
-
-            def sleep(seconds: float) -> None:
-                if cancel.wait(seconds):
-                    raise Cancelled()
+            cancellable = Cancellable(cancel)
 
             def step(name: str, status: str, elapsed: float) -> None:
                 if status:
                     log.info("%s: pre-flight %s: %s", self.p.name, name, status)
-            pre = Preflight(self.p, state_dir=self.state_dir, on_step=step, clock=clock, sleep=sleep)
+            pre = Preflight(self.p, state_dir=self.state_dir, on_step=step,
+                            clock=cancellable.clock, sleep=cancellable.sleep)
             try:
                 report = pre.run()
             except Cancelled:
@@ -155,10 +151,7 @@ class RealSystem:
         """After pppd, the PPP port must take AT commands again: check, else DTR drop, else +++/ATH."""
         port = self.p.modem.ppp_port
         try:
-            import serial
-
-            ser = serial.Serial(port, self.p.modem.baudrate, timeout=0.05,
-                                rtscts=self.p.modem.flow_control == "rtscts")
+            ser = open_port(self.p, port, exclusive=False)
         except (OSError, ValueError):
             return  # gone (USB reset): the next pre-flight waits for it
         try:
