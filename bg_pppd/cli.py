@@ -78,7 +78,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     from .emulator import runtime
 
     try:
-        return runtime.main(args.link, args.scenario, args.log, args.control)
+        return runtime.main(args.link, args.scenario, args.log, args.control, args.at_link)
     except (ValueError, OSError) as exc:
         print(f"bg-pppd emulate: {exc}", file=sys.stderr)
         return EXIT_PROFILE
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")
     p.add_argument("--link", metavar="PATH", help="symlink to the pty (e.g. /tmp/bg95)")
+    p.add_argument("--at-link", metavar="PATH",
+                   help="a USB module's separate AT port, symlinked at PATH (--link is then the PPP port)")
     p.add_argument("--scenario", metavar="FILE", help="YAML scenario (boot time, SIM, registration...)")
     p.add_argument("--log", metavar="FILE", help="append every command and event, with timestamps")
     p.add_argument("--control", metavar="SOCKET",

@@ -10,28 +10,30 @@ import logging
 import os
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .pppd import LinkInfo
 
 log = logging.getLogger("bg_pppd")
 
 
-def environment(profile: str, event: str, info: LinkInfo | None) -> dict[str, str]:
+def environment(profile: str, event: str, info: LinkInfo | None,
+                extra: Mapping[str, str] | None = None) -> dict[str, str]:
     info = info or LinkInfo()
     return {**os.environ, "BG_PPPD_PROFILE": profile, "BG_PPPD_EVENT": event,
             "BG_PPPD_INTERFACE": info.interface, "BG_PPPD_LOCAL_IP": info.local_ip,
-            "BG_PPPD_REMOTE_IP": info.remote_ip, "BG_PPPD_DNS": " ".join(info.dns)}
+            "BG_PPPD_REMOTE_IP": info.remote_ip, "BG_PPPD_DNS": " ".join(info.dns), **(extra or {})}
 
 
 def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
-        timeout: float) -> threading.Thread | None:
+        timeout: float, extra: Mapping[str, str] | None = None) -> threading.Thread | None:
+    """Start the hook in its own thread; ``extra`` adds event-specific variables (BG_PPPD_URCS)."""
     if not argv:
         return None
 
     def go() -> None:
         try:
-            result = subprocess.run(list(argv), env=environment(profile, event, info), timeout=timeout,
+            result = subprocess.run(list(argv), env=environment(profile, event, info, extra), timeout=timeout,
                                     stdin=subprocess.DEVNULL, capture_output=True, text=True)
         except subprocess.TimeoutExpired:
             log.warning("%s: hook on_%s timed out after %g s: %s", profile, event, timeout, argv[0])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atparse, models
+from . import atparse, models, radio
 from .atchannel import AtChannel, AtTimeout, PortGone
 from .errors import NotRegistered, NotResponding, RegistrationDenied, SimProblem
 from .lines import Lines, for_port
@@ -365,21 +365,10 @@ class Preflight:
             raise NotResponding(f"the module refused the PDP context: {w.final}")
         return f"set {net.pdp_type} {net.apn!r}"
 
-    def _registration_commands(self) -> list[str]:
-        techs = self.p.network.technologies
-        if not techs:
-            return ["+CEREG", "+CGREG"] if self.model.has_gsm else ["+CEREG"]
-        out = []
-        if any(t != "egprs" for t in techs):
-            out.append("+CEREG")
-        if "egprs" in techs and self.model.has_gsm:
-            out.append("+CGREG")
-        return out or ["+CEREG"]
-
     def step_registration(self) -> str:
         net = self.p.network
         deadline = self.clock() + net.registration_timeout
-        names = self._registration_commands()
+        names = radio.registration_commands(self.p.network.technologies, self.model.has_gsm)
         polls = 0
         last: dict[str, atparse.Registration] = {}
         while True:
@@ -407,21 +396,8 @@ class Preflight:
         r = self.cmd("AT+CGSN")
         if r.ok and r.info:
             self.report.imei = r.info[0].split(":")[-1].strip()
-        cops = atparse.parse_cops(self.cmd("AT+COPS?", "+COPS:").first("+COPS:") or "")
-        if cops:
-            self.report.operator = cops.name
-            self.report.access_technology = cops.act_name or None
-        info = atparse.parse_qnwinfo(self.cmd("AT+QNWINFO", "+QNWINFO:").first("+QNWINFO:") or "")
-        if info:
-            self.report.band = info["band"]
-            self.report.access_technology = info["act"] or self.report.access_technology
-        q = self.cmd("AT+QCSQ", "+QCSQ:")
-        signal = atparse.parse_qcsq(q.first("+QCSQ:") or "") if q.ok else None
-        csq = atparse.parse_csq(self.cmd("AT+CSQ", "+CSQ:").first("+CSQ:") or "")
-        self.report.signal = dict(signal or {})
-        if csq and csq[0] is not None:
-            self.report.signal.setdefault("rssi_dbm", csq[0])
-        parts = [self.report.operator or "?", self.report.access_technology or "?"]
-        if "rssi_dbm" in self.report.signal:
-            parts.append(f"{self.report.signal['rssi_dbm']} dBm")
-        return ", ".join(parts)
+        found = radio.read_radio(self.cmd)
+        for name in radio.RADIO_KEYS:
+            if name in found:
+                setattr(self.report, name, found[name])
+        return radio.summary(found)

@@ -134,9 +134,17 @@ class Probe:
     timeout: float = key(Number(0.1, 60), 5, "seconds one probe may take")
 
 
+@dataclass(frozen=True)
+class Monitor:
+    interval: float = key(Number(0, 86400), 60, "seconds between radio queries while connected; 0 = off")
+    escape: bool = key(Bool(), False, "main UART: leave data mode with +++ for the queries, then ATO")
+    read_urcs: bool = key(Bool(), False, "main UART: after an RI pulse, leave data mode to read the "
+                                          "pending URCs for on_ring")
+
+
 SECTIONS: dict[str, type] = {
     "modem": Modem, "sim": Sim, "network": Network, "auth": Auth, "ppp": Ppp,
-    "recovery": Recovery, "hooks": Hooks, "probe": Probe,
+    "recovery": Recovery, "hooks": Hooks, "probe": Probe, "monitor": Monitor,
 }
 
 
@@ -152,7 +160,13 @@ class Profile:
     recovery: Recovery
     hooks: Hooks
     probe: Probe
+    monitor: Monitor
     warnings: tuple[str, ...] = ()
+
+    @property
+    def separate_at_port(self) -> bool:
+        """A USB module: AT commands go to their own port while PPP runs on the modem port."""
+        return bool(self.modem.data_port) and self.modem.data_port != self.modem.port
 
     @property
     def has_secrets(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Protocol
 from .errors import EXIT_OK
 from .pppd import PERMANENT, LinkInfo, describe_exit
 from .profile import Profile
+from .radio import RADIO_KEYS, summary
 from .recovery import Decision, Ladder, Policy
 
 log = logging.getLogger("bg_pppd")
@@ -41,6 +42,7 @@ class Ev(Enum):
     RESET_DONE = "reset done"
     LINK_DEAD = "link dead"
     RING = "ring"
+    RADIO = "radio"
     TIMER = "timer"
     STOP = "stop"
 
@@ -75,7 +77,7 @@ class System(Protocol):
     def link_down(self, info: LinkInfo) -> None: ...
     def reset_hook(self) -> None: ...
     def start_watch(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> Job: ...
-    def ring_hook(self, info: LinkInfo) -> None: ...
+    def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None: ...
     def after_pppd(self) -> None: ...
 
 
@@ -103,6 +105,8 @@ class Supervisor:
         self.skip_at = False
         self.exit_code = EXIT_OK
         self.last_error = self.ladder.last_error
+        self.radio: dict[str, Any] = {}        # registration, operator, technology, band, signal
+        self.radio_at: float | None = None
         self._table = self.table()
 
     # ----- the table -------------------------------------------------------------------------
@@ -119,6 +123,7 @@ class Supervisor:
             (S.CONNECTED, E.PPPD_EXIT): self._link_down,
             (S.CONNECTED, E.LINK_DEAD): self._link_dead,
             (S.CONNECTED, E.RING): self._ring,
+            (S.CONNECTED, E.RADIO): self._radio,
             (S.WAITING, E.TIMER): self._next_attempt,
             (S.RESETTING, E.RESET_DONE): self._reset_done,
             (S.STOPPING, E.PPPD_EXIT): self._stopping_pppd_gone,
@@ -191,6 +196,7 @@ class Supervisor:
             "remote_ip": self.info.remote_ip or None, "dns": list(self.info.dns),
             "consecutive_failures": self.ladder.failures, "resets": self.ladder.resets,
             "next_reset_not_before": nxt, "last_error": self.last_error or None,
+            **{k: self.radio.get(k) for k in RADIO_KEYS}, "radio_at": self.radio_at,
         }
 
     # ----- handlers --------------------------------------------------------------------------
@@ -200,8 +206,9 @@ class Supervisor:
         self.switch(State.PREFLIGHT, why)
         self.job = self.sys.start_preflight(self.post)
 
-    def _dial(self, _data: Any) -> None:
+    def _dial(self, report: Any) -> None:
         self.job = None
+        self._set_radio({k: getattr(report, k) for k in RADIO_KEYS if getattr(report, k, None) is not None})
         self.skip_at = False
         r = self.p.recovery
         try:
@@ -268,9 +275,26 @@ class Supervisor:
         self.dead_reason = reason
         self.sys.hangup_pppd()
 
-    def _ring(self, _data: Any) -> None:
-        log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)
-        self.sys.ring_hook(self.info)
+    def _ring(self, urcs: list[str] | None) -> None:
+        if urcs:
+            log.info("%s: the module reports %s", self.p.name, "; ".join(urcs))
+        else:
+            log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)
+        self.sys.ring_hook(self.info, list(urcs or []))
+
+    def _set_radio(self, radio: dict[str, Any]) -> None:
+        if radio:
+            self.radio.update(radio)
+            self.radio_at = self.sys.clock()
+
+    def _radio(self, radio: dict[str, Any]) -> None:
+        """The monitor's answers: logged when what a user acts on changes, always in status."""
+        watched = ("registration", "operator", "access_technology")
+        changed = any(radio.get(k) != self.radio.get(k) for k in watched if k in radio)
+        self._set_radio(radio)
+        if changed:
+            log.info("%s: radio: %s", self.p.name, summary(self.radio))
+        self.sys.status_changed(self.status())
 
     def _stop_watch(self) -> None:
         if self.watch is not None:

@@ -193,6 +193,7 @@ class RealSystem:
         out = dict(status)
         out["since"] = iso(to_wall(status["since"], now))
         out["next_reset_not_before"] = iso(to_wall(status["next_reset_not_before"], now))
+        out["radio_at"] = iso(to_wall(status.get("radio_at"), now))
         out["pid"] = os.getpid()
         try:
             self.run.write_status(out)
@@ -204,24 +205,34 @@ class RealSystem:
         notify.notify(status=text[:200])
 
     def start_watch(self, post: Post, info: LinkInfo) -> Any:
-        """While connected: DCD/RI on the PPP port and, when configured, the probe."""
+        """While connected: DCD/RI on the PPP port, the radio on a separate AT port, the probe."""
         from .linewatch import Jobs, LineWatcher
 
         def dead(reason: str) -> None:
             post(Ev.LINK_DEAD, reason)
+
+        def warn(text: str) -> None:
+            log.warning("%s: %s", self.p.name, text)
         lines = LineWatcher(self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead,
                             ring=lambda: post(Ev.RING, None))
+        monitor = None
+        if self.p.separate_at_port and self.p.monitor.interval > 0:
+            from .monitor import Monitor
+
+            monitor = Monitor(self.p, lambda radio: post(Ev.RADIO, radio),
+                              lambda urcs: post(Ev.RING, urcs), warn)
         probe = self.p.probe
         prober = None
         if probe.target:
             from .probe import Prober
 
             prober = Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
-                            dead=dead, log=lambda text: log.warning("%s: %s", self.p.name, text))
-        return Jobs(lines, prober)
+                            dead=dead, log=warn)
+        return Jobs(lines, monitor, prober)
 
-    def ring_hook(self, info: LinkInfo) -> None:
-        hooks.run(self.p.hooks.on_ring, self.p.name, "ring", info, self.p.hooks.timeout)
+    def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None:
+        hooks.run(self.p.hooks.on_ring, self.p.name, "ring", info, self.p.hooks.timeout,
+                  extra={"BG_PPPD_URCS": "\n".join(urcs)})
 
     def link_up(self, info: LinkInfo) -> None:
         self.dns.apply(info.interface, info.dns)

@@ -100,7 +100,8 @@ def down(name: str, run_dir: str, timeout: float = 60.0) -> int:
 
 
 FIELDS = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
-          "consecutive_failures", "resets", "next_reset_not_before", "last_error")
+          "consecutive_failures", "resets", "next_reset_not_before", "last_error",
+          "registration", "operator", "access_technology", "band", "signal", "radio_at")
 
 
 def status(name: str, run_dir: str, as_json: bool) -> int:
@@ -120,5 +121,7 @@ def status(name: str, run_dir: str, as_json: bool) -> int:
             value = out[key]
             if isinstance(value, list):
                 value = " ".join(value)
+            elif isinstance(value, dict):
+                value = " ".join(f"{k}={v}" for k, v in value.items())
             print(f"{key:<{width}}  {'' if value is None else value}")
     return 0 if pid is not None else EXIT_NOT_RUNNING

@@ -114,3 +114,29 @@ def test_replace_an_existing_default_route(lab):
     assert "default via 192.0.2.1 dev eth9" in results["before"], lab.tail()
     assert "default dev ppp0" in results["during"] and "default via 192.0.2.1" not in results["during"]
     assert results["rc"] == 0
+
+
+def test_usb_module_radio_status_from_the_at_port_while_connected(lab):
+    """PPP on the modem port, the monitor on the AT port: status follows the radio, the link stays."""
+    text = PROFILE.replace("  port: {work}/bg95\n", "  port: {work}/bg95-at\n  data_port: {work}/bg95\n") + \
+        "monitor:\n  interval: 0.5\n"
+    results = lab.run(f"""
+        import time as _t
+        link = emulator({{"rssi": 12}}, at_port=True)
+        p = profile({text!r}.format(work=WORK))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        _t.sleep(2)
+        later = status()
+        record(first=first, later=later, ping=ns("ping", "-c", "2", "-W", "2", "10.64.64.1").returncode,
+               rc=stop(proc))
+    """)
+    first, later = results["first"], results["later"]
+    assert first["operator"] == "Example" and first["registration"] == "home", lab.tail()
+    assert later["signal"]["rssi_dbm"] == -89 and later["access_technology"] == "CAT-M1"
+    assert later["radio_at"] > first["radio_at"], "the monitor refreshed it while connected"
+    assert later["pppd_pid"] == first["pppd_pid"] and later["state"] == "connected"
+    assert results["ping"] == 0 and results["rc"] == 0
+    commands = [line.split(" ", 2)[2] for line in lab.file("emulator.log").splitlines() if " cmd " in line]
+    assert commands.count("[at] AT+QCSQ") >= 3, "queries on the AT port while PPP ran on the modem port"
+    assert "ATD*99#" in commands and "[at] ATD*99#" not in commands

@@ -72,8 +72,8 @@ class FakeSystem:
     def after_pppd(self):
         self.calls.append("after pppd")
 
-    def ring_hook(self, info):
-        self.calls.append("hook ring")
+    def ring_hook(self, info, urcs):
+        self.calls.append("hook ring" + "".join(f" {u}" for u in urcs))
 
     def start_watch(self, post, info):
         self.calls.append("watch")
@@ -276,3 +276,35 @@ def test_ring_while_connected_runs_the_hook(write_profile):
     sup.post(Ev.RING)
     run_until_idle(sup, sysm)
     assert sysm.calls[-1] == "hook ring" and sup.state is State.CONNECTED
+
+
+def test_ring_urcs_from_the_at_port_reach_the_hook(write_profile):
+    sup, sysm = make(write_profile)
+    connect(sup, sysm)
+    sup.post(Ev.RING, ['+CMTI: "ME",1'])
+    run_until_idle(sup, sysm)
+    assert sysm.calls[-1] == 'hook ring +CMTI: "ME",1'
+
+
+class Report:
+    def __init__(self):
+        self.registration, self.operator, self.access_technology = "home", "Example", "CAT-M1"
+        self.band, self.signal = "LTE BAND 20", {"rssi_dbm": -73}
+
+
+def test_radio_from_the_preflight_then_the_monitor_is_in_status(write_profile):
+    sup, sysm = make(write_profile)
+    sup.post(Ev.PREFLIGHT_OK, Report())
+    run_until_idle(sup, sysm)
+    st = sup.status()
+    assert (st["registration"], st["operator"], st["signal"]) == ("home", "Example", {"rssi_dbm": -73})
+    assert st["radio_at"] == 0.0
+    sup.post(Ev.PPPD_UP, LinkInfo(UP.interface, UP.local_ip, UP.remote_ip, list(UP.dns)))
+    run_until_idle(sup, sysm)
+    sysm.now = 30.0
+    sup.post(Ev.RADIO, {"registration": "roaming", "signal": {"rssi_dbm": -91}})
+    run_until_idle(sup, sysm)
+    st = sysm.statuses[-1]
+    assert (st["registration"], st["operator"], st["signal"], st["radio_at"]) == (
+        "roaming", "Example", {"rssi_dbm": -91}, 30.0)
+    assert st["state"] == "connected"

@@ -46,14 +46,18 @@ def env() -> dict:
             "BG_PPPD_STATE_DIR": str(WORK / "state")}
 
 
-def emulator(scenario: dict | None = None, name: str = "bg95") -> Path:
-    """Start the virtual module with a real pppd as the network side; returns its link."""
+def emulator(scenario: dict | None = None, name: str = "bg95", at_port: bool = False) -> Path:
+    """Start the virtual module with a real pppd as the network side; returns its link.
+
+    ``at_port``: a USB module with its AT port at WORK/<name>-at beside the modem port.
+    """
     link = WORK / name
     sc = {"boot_at_start": False, "time_scale": 0.05, "registration": [[0, 1]], "network": "pppd",
           "network_log": str(WORK / "network.log"), **(scenario or {})}
     (WORK / "scenario.yaml").write_text(yaml.safe_dump(sc))
     proc = subprocess.Popen([PY, "-m", "bg_pppd", "emulate", "--link", str(link), "--scenario",
-                             str(WORK / "scenario.yaml"), "--log", str(WORK / "emulator.log")],
+                             str(WORK / "scenario.yaml"), "--log", str(WORK / "emulator.log"),
+                             *(["--at-link", str(WORK / f"{name}-at")] if at_port else [])],
                             stdout=subprocess.PIPE, stderr=open(WORK / "emulator.err", "w"), env=env())
     PROCS.append(proc)
     proc.stdout.readline()

@@ -36,11 +36,11 @@ class Timer(Protocol):
 
 
 class ModemIO(Protocol):
-    """What the model needs from its surroundings."""
+    """What the model needs from its surroundings. ``port`` names one of the module's ports."""
 
     def now(self) -> float: ...
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer: ...
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, port: str = "modem") -> None: ...
     def log(self, kind: str, text: str) -> None: ...
     def network_start(self) -> None: ...
     def network_write(self, data: bytes) -> None: ...
@@ -63,11 +63,40 @@ class CmeError(Exception):
         self.code = code
 
 
+class Channel:
+    """One of the module's serial ports: its own echo, result format, input line and mode.
+
+    A USB module has a modem port (PPP) and an AT port; each interprets its own
+    commands, while SIM, registration, the data call and power are the module's.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.mode = "command"         # command | data
+        self.echo = self.verbose = True
+        self.cmee = 0
+        self.line = bytearray()
+        self.queue: list[str] = []
+        self.busy = False
+        self.last_rx = 0.0
+        self.held = 0                 # '+' characters held back while an escape may be under way
+        self.held_first = 0.0
+        self.escape_timer: Timer | None = None
+        self.pending_urcs: list[str] = []
+
+    def power_loss(self) -> None:
+        self.mode = "command"
+        self.line.clear()
+        self.queue.clear()
+        self.busy = False
+        self.held = 0
+        self.pending_urcs.clear()
+
+
 class Modem:
     def __init__(self, scenario: Scenario, io: ModemIO):
         self.sc, self.io = scenario, io
         self.power = "off"            # off | booting | on | hung
-        self.mode = "command"         # command | data
         self.session = False          # a PPP data call exists (data mode or escaped)
         self.generation = 0           # bumps on power loss: stale timers do nothing
         self.sim = scenario.sim
@@ -81,32 +110,46 @@ class Modem:
         self.commands = 0
         self.dtr = True
         self.ri = False
-        self.pending_urcs: list[str] = []
+        # the modem (PPP) port, and on USB with at_port the AT port, where URCs go
+        self.channels = {"modem": Channel("modem")}
+        if scenario.at_port:
+            self.channels["at"] = Channel("at")
+        self.data_ch = self.channels["modem"]
+        self.urc_ch = self.channels.get("at", self.data_ch)
+        self.call_ch = self.data_ch   # the port that holds the data call
+        self.ch = self.data_ch        # the port whose command is being executed
         self._reset_volatile()
-        self._line = bytearray()
-        self._queue: list[str] = []
-        self._busy = False
-        self._last_rx = 0.0
-        self._held = 0
-        self._held_first = 0.0
-        self._escape_timer: Timer | None = None
         self._noise_index = 0
         self._rebooted_once = False
         self._lines_seen: dict[str, bool] = {}
         self._hung_once = False
 
+    # the command handlers act on the port that sent the command
+    echo = property(lambda self: self.ch.echo, lambda self, v: setattr(self.ch, "echo", v))
+    verbose = property(lambda self: self.ch.verbose, lambda self, v: setattr(self.ch, "verbose", v))
+    cmee = property(lambda self: self.ch.cmee, lambda self, v: setattr(self.ch, "cmee", v))
+
+    @property
+    def mode(self) -> str:
+        """The modem port's mode (command or data)."""
+        return self.data_ch.mode
+
+    @property
+    def pending_urcs(self) -> list[str]:
+        return self.urc_ch.pending_urcs
+
     # ----- power -----------------------------------------------------------------------------
 
     def _reset_volatile(self) -> None:
-        self.echo, self.verbose = bool(self.saved["E"]), bool(self.saved["V"])
+        for ch in self.channels.values():
+            ch.echo, ch.verbose, ch.cmee = bool(self.saved["E"]), bool(self.saved["V"]), 0
         self.dcd_mode, self.dtr_mode, self.ipr = self.saved["&C"], self.saved["&D"], self.saved["ipr"]
-        self.cmee, self.cfun = 0, 1
+        self.cfun = 1
         self.reg_n = {"+CEREG": 0, "+CGREG": 0, "+CREG": 0}
         self.reg_reported: dict[str, int] = {}
         self.rdy_at: float | None = None
         self.attach_at: float | None = None
         self.sim_ready_at: float | None = None
-
     def start(self) -> None:
         if self.sc.boot_at_start:
             self._boot(self.sc.scaled("boot_time"), vanished=False)
@@ -130,13 +173,9 @@ class Modem:
         if self.session:
             self.session = False
             self.io.network_stop()
-        self.mode = "command"
         self.ri = False
-        self._line.clear()
-        self._queue.clear()
-        self._busy = False
-        self._held = 0
-        self.pending_urcs.clear()
+        for ch in self.channels.values():
+            ch.power_loss()
         self._reset_volatile()
         self._check_lines()
 
@@ -273,8 +312,8 @@ class Modem:
         self.io.log("event", f"dtr {'on' if asserted else 'off'}")
         if not (was and not asserted) or self.power != "on":
             return
-        if self.dtr_mode == 1 and self.mode == "data":
-            self._to_command_mode("dtr")
+        if self.dtr_mode == 1 and self.data_ch.mode == "data":
+            self._to_command_mode(self.data_ch, "dtr")
         elif self.dtr_mode == 2 and self.session:
             self._end_session("dtr", result="OK")
         self._check_lines()
@@ -285,10 +324,7 @@ class Modem:
         self.ri = True
         self._check_lines()
         self._later(RI_PULSE, self._ri_off)
-        if self.mode == "data":
-            self.pending_urcs.append(text)  # vendor: URCs are not sent to the PPP port
-        else:
-            self.urc(text)
+        self.urc(text)  # vendor: not sent to a port in data mode; held until command mode
 
     def _ri_off(self) -> None:
         self.ri = False
@@ -296,27 +332,31 @@ class Modem:
 
     # ----- output ----------------------------------------------------------------------------
 
-    def _frame(self, text: str) -> bytes:
-        return f"\r\n{text}\r\n".encode() if self.verbose else f"{text}\r\n".encode()
+    def _frame(self, text: str, ch: Channel | None = None) -> bytes:
+        verbose = (ch or self.ch).verbose
+        return f"\r\n{text}\r\n".encode() if verbose else f"{text}\r\n".encode()
 
-    def _final(self, text: str) -> bytes:
-        if self.verbose:
+    def _final(self, text: str, ch: Channel | None = None) -> bytes:
+        if (ch or self.ch).verbose:
             return f"\r\n{text}\r\n".encode()
         code = NUMERIC.get(text.split(" ")[0] if text.startswith("CONNECT") else text)
         return f"{code}\r".encode() if code is not None else f"{text}\r\n".encode()
 
     def urc(self, text: str) -> None:
-        """URCs only between answers and never in data mode."""
+        """URCs go to the URC port (USB: the AT port), only between answers, never in data mode."""
         if self.power != "on":
             return
-        if self.mode == "data" or self._busy:
-            self.pending_urcs.append(text)
+        ch = self.urc_ch
+        if ch.mode == "data" or ch.busy:
+            ch.pending_urcs.append(text)
             return
         self.io.log("urc", text)
-        self.io.write(self._frame(text))
+        self.io.write(self._frame(text, ch), ch.name)
 
-    def _flush_urcs(self) -> None:
-        urcs, self.pending_urcs = self.pending_urcs, []
+    def _flush_urcs(self, ch: Channel) -> None:
+        if ch is not self.urc_ch:
+            return
+        urcs, ch.pending_urcs = ch.pending_urcs, []
         for text in urcs:
             self.urc(text)
 
@@ -325,7 +365,7 @@ class Modem:
             return
 
         def tick() -> None:
-            if self.power == "on" and self.mode == "command" and not self._busy:
+            if self.power == "on" and self.urc_ch.mode == "command" and not self.urc_ch.busy:
                 self.urc(self.sc.noise[self._noise_index % len(self.sc.noise)])
                 self._noise_index += 1
             self._later(self.sc.scaled("noise_interval"), tick)
@@ -333,43 +373,45 @@ class Modem:
 
     # ----- input -----------------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> None:
+    def receive(self, data: bytes, port: str = "modem") -> None:
+        ch = self.channels[port]
         if self.power != "on":
             self.io.log("ignored", repr(data)[2:-1])  # booting, hung or off: nothing read or echoed
             return
-        if self.mode == "data":
-            self._receive_data(data)
+        if ch.mode == "data":
+            self._receive_data(ch, data)
             return
         for byte in data:
-            if self.mode == "data":  # a dial answered within this chunk
-                self._receive_data(bytes([byte]))
+            if ch.mode == "data":  # a dial answered within this chunk
+                self._receive_data(ch, bytes([byte]))
                 continue
-            if self.echo and self.power == "on":
-                self.io.write(bytes([byte]))
+            if ch.echo and self.power == "on":
+                self.io.write(bytes([byte]), ch.name)
             if byte == 0x0D:
-                line = self._line.decode("latin-1")
-                self._line.clear()
+                line = ch.line.decode("latin-1")
+                ch.line.clear()
                 if "AT" in line.upper():  # the module hunts for "AT"; anything before it is noise
                     line = line[line.upper().index("AT"):]
-                    self._queue.append(line.strip())
-                    self._next_line()
+                    ch.queue.append(line.strip())
+                    self._next_line(ch)
             elif byte in (0x08, 0x7F):
-                del self._line[-1:]
-            elif byte >= 0x20 and len(self._line) < MAX_LINE:
-                self._line.append(byte)
+                del ch.line[-1:]
+            elif byte >= 0x20 and len(ch.line) < MAX_LINE:
+                ch.line.append(byte)
 
-    def _next_line(self) -> None:
-        if self._busy or not self._queue or self.power != "on":
+    def _next_line(self, ch: Channel) -> None:
+        if ch.busy or not ch.queue or self.power != "on":
             return
-        line = self._queue.pop(0)
-        self.io.log("cmd", line)
+        line = ch.queue.pop(0)
+        self.io.log("cmd", line if ch is self.data_ch else f"[{ch.name}] {line}")
         self.commands += 1
         if self.sc.hang_after is not None and self.commands > self.sc.hang_after and not self._hung_once:
             self._hung_once = True  # firmware lock-up: only a reset brings it back
             self.power = "hung"
             self.io.log("event", "hung: no more answers")
             return
-        self._busy = True
+        ch.busy = True
+        self.ch = ch
         reply = self.execute(line)
         delay = reply.delay + self.sc.scaled("response_delay")
         gen = self.generation
@@ -377,10 +419,11 @@ class Modem:
         def answer() -> None:
             if gen != self.generation or self.power != "on":
                 return
-            out = b"".join(self._frame(t) if self.verbose else f"{t}\r\n".encode() for t in reply.info)
-            self.io.write(out + self._final(reply.final))
+            self.ch = ch
+            out = b"".join(self._frame(t, ch) if ch.verbose else f"{t}\r\n".encode() for t in reply.info)
+            self.io.write(out + self._final(reply.final, ch), ch.name)
             self.io.log("final", reply.final)
-            self._busy = False
+            ch.busy = False
             if reply.then:
                 reply.then()
             self._check_lines()
@@ -389,55 +432,55 @@ class Modem:
                 self._rebooted_once = True  # a one-off crash, not a boot loop
                 self.reboot("by itself")
                 return
-            if self.mode == "command":
-                self._flush_urcs()
-                self._next_line()
+            if ch.mode == "command":
+                self._flush_urcs(ch)
+                self._next_line(ch)
         if delay > 0:
             self._later(delay, answer)
         else:
             answer()
 
-    def _receive_data(self, data: bytes) -> None:
+    def _receive_data(self, ch: Channel, data: bytes) -> None:
         now = self.io.now()
         out = bytearray()
         for byte in data:
-            if byte == 0x2B and self._held < 3 and (
-                    (self._held == 0 and now - self._last_rx >= GUARD)
-                    or (self._held and now - self._held_first < GUARD)):
-                if self._held == 0:
-                    self._held_first = now
-                self._held += 1
-                if self._held == 3:
-                    self._escape_timer = self.io.call_later(GUARD, self._escape_complete)
+            if byte == 0x2B and ch.held < 3 and (
+                    (ch.held == 0 and now - ch.last_rx >= GUARD)
+                    or (ch.held and now - ch.held_first < GUARD)):
+                if ch.held == 0:
+                    ch.held_first = now
+                ch.held += 1
+                if ch.held == 3:
+                    ch.escape_timer = self.io.call_later(GUARD, lambda: self._escape_complete(ch))
             else:
-                out += self._release_held()
+                out += self._release_held(ch)
                 out.append(byte)
-            self._last_rx = now
+            ch.last_rx = now
         if out:
             self.io.network_write(bytes(out))
 
-    def _release_held(self) -> bytes:
-        held, self._held = b"+" * self._held, 0
-        if self._escape_timer:
-            self._escape_timer.cancel()
-            self._escape_timer = None
+    def _release_held(self, ch: Channel) -> bytes:
+        held, ch.held = b"+" * ch.held, 0
+        if ch.escape_timer:
+            ch.escape_timer.cancel()
+            ch.escape_timer = None
         return held
 
-    def _escape_complete(self) -> None:
-        self._escape_timer = None
-        if self._held == 3 and self.mode == "data" and self.io.now() - self._last_rx >= GUARD - 0.01:
-            self._held = 0
-            self._to_command_mode("+++")
+    def _escape_complete(self, ch: Channel) -> None:
+        ch.escape_timer = None
+        if ch.held == 3 and ch.mode == "data" and self.io.now() - ch.last_rx >= GUARD - 0.01:
+            ch.held = 0
+            self._to_command_mode(ch, "+++")
 
-    def _to_command_mode(self, how: str) -> None:
+    def _to_command_mode(self, ch: Channel, how: str) -> None:
         self.io.log("event", f"command mode ({how}), link kept")
-        self.mode = "command"
-        self.io.write(self._final("OK"))
-        self._flush_urcs()
+        ch.mode = "command"
+        self.io.write(self._final("OK", ch), ch.name)
+        self._flush_urcs(ch)
 
     def network_data(self, data: bytes) -> None:
-        if self.mode == "data" and self.power == "on":
-            self.io.write(data)
+        if self.session and self.call_ch.mode == "data" and self.power == "on":
+            self.io.write(data, self.call_ch.name)
 
     def network_closed(self) -> None:
         if self.session:
@@ -445,13 +488,14 @@ class Modem:
 
     def _end_session(self, why: str, result: str | None) -> None:
         self.io.log("event", f"call ended ({why})")
+        ch = self.call_ch
         self.session = False
         self.io.network_stop()
-        self.mode = "command"
-        self._held = 0
+        ch.mode = "command"
+        ch.held = 0
         if result:
-            self.io.write(self._final(result))
-        self._flush_urcs()
+            self.io.write(self._final(result, ch), ch.name)
+        self._flush_urcs(ch)
         self._check_lines()
 
     # ----- commands --------------------------------------------------------------------------
@@ -550,14 +594,15 @@ class Modem:
         return Reply()
 
     def _online(self, v: int) -> Reply:
-        if not self.session:
+        if not self.session or self.ch is not self.call_ch:
             return Reply(final="NO CARRIER")
         return Reply(final=self.sc.connect_text, then=self._enter_data_mode)
 
     def _enter_data_mode(self) -> None:
-        self.mode = "data"
-        self._last_rx = self.io.now()
-        self._held = 0
+        self.call_ch = self.ch
+        self.ch.mode = "data"
+        self.ch.last_rx = self.io.now()
+        self.ch.held = 0
 
     def at_dial(self, number: str) -> Reply:
         number = number.strip().upper()
@@ -674,7 +719,7 @@ class Modem:
         if len(args) > 1 and args[1] == "1":
             def restart() -> None:
                 if self.sc.powered_down_urc:
-                    self.io.write(self._frame("POWERED DOWN"))
+                    self.urc("POWERED DOWN")
                 self.reboot("AT+CFUN=1,1")
             return Reply(then=restart)
         self.cfun = int(args[0])
@@ -782,12 +827,12 @@ class Modem:
 
     def at_qpowd(self, form: str, args: list[str]) -> Reply:
         def off() -> None:
-            self.io.write(self._frame("POWERED DOWN"))
+            self.urc("POWERED DOWN")
             self.power_off()
         return Reply(then=lambda: self._later(0.05, off))
 
     def status(self) -> dict[str, Any]:
-        return {"power": self.power, "mode": self.mode, "session": self.session, "dtr": self.dtr,
+        return {"power": self.power, "mode": self.data_ch.mode, "session": self.session, "dtr": self.dtr,
                 "dcd": self.dcd, "ri": self.ri, "sim": self.sim, "stat": self.network_stat(),
-                "dials": self.dials, "echo": self.echo, "ipr": self.ipr, "saved_ipr": self.saved["ipr"],
+                "dials": self.dials, "echo": self.data_ch.echo, "ipr": self.ipr, "saved_ipr": self.saved["ipr"],
                 "contexts": {str(k): v for k, v in self.contexts.items()}, "qcfg": dict(self.qcfg)}

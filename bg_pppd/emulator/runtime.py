@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +29,92 @@ from .modem import Modem
 from .scenario import Scenario
 
 
+class Pty:
+    """One port of the module: a pty whose slave we keep open, optionally symlinked at ``link``."""
+
+    def __init__(self, name: str, loop: Loop, link: Path | None, on_data: Callable[[bytes], None]):
+        self.name, self.loop, self.link, self.on_data = name, loop, link, on_data
+        self.master = self.slave = -1
+        self.device: str | None = None
+        self.out = bytearray()
+
+    def open(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.device = os.ttyname(self.slave)
+        self.out.clear()
+        if self.link:
+            tmp = self.link.with_name(f".{self.link.name}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tmp.symlink_to(self.device)
+            tmp.replace(self.link)
+        self.loop.set_writer(self.master, self._readable, None)
+
+    def close(self) -> None:
+        if self.link:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+        if self.master >= 0:
+            self.loop.remove(self.master)
+            for fd in (self.master, self.slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.master = self.slave = -1
+
+    def write(self, data: bytes) -> None:
+        if self.master < 0:
+            return
+        self.out += data
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            while self.out:
+                del self.out[:os.write(self.master, self.out)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.out.clear()
+        self.loop.set_writer(self.master, self._readable, self._flush if self.out else None)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # nobody has the slave open: cannot happen, we keep it
+                return
+            raise
+        if data:
+            self.on_data(data)
+
+
 class Emulator:
-    """A virtual BG95 on a pty. Use as a context manager (runs in a thread) or ``run()``."""
+    """A virtual BG95 on a pty. Use as a context manager (runs in a thread) or ``run()``.
+
+    With the scenario's ``at_port`` (a USB module), a second pty is its AT port,
+    symlinked at ``at_link``; ``link`` is always the modem (PPP) port.
+    """
 
     def __init__(self, scenario: Scenario | dict | None = None, link: str | os.PathLike | None = None,
-                 log: str | os.PathLike | None = None, control: str | os.PathLike | None = None):
+                 log: str | os.PathLike | None = None, control: str | os.PathLike | None = None,
+                 at_link: str | os.PathLike | None = None):
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self.link = Path(link) if link else None
         self.log_path = Path(log) if log else None
         self.control_path = Path(control) if control else None
         self.loop = Loop()
         self.modem = Modem(self.scenario, self)
-        self.device: str | None = None
+        self.ports = {"modem": Pty("modem", self.loop, self.link, self.modem.receive)}
+        if self.scenario.at_port:
+            self.ports["at"] = Pty("at", self.loop, Path(at_link) if at_link else None,
+                                   functools.partial(self.modem.receive, port="at"))
         self.events: list[tuple[float, str, str]] = []
         self.sink = bytearray()
         self.blackhole = False  # the network silently stops forwarding (PPP stays "up")
-        self._master = self._slave = -1
-        self._out = bytearray()
         self._net: subprocess.Popen | None = None
         self._net_out = bytearray()
         self._net_kind = ""
@@ -72,22 +142,18 @@ class Emulator:
             self._log_file.write(f"{stamp:.3f} {kind} {text}\n")
             self._log_file.flush()
 
-    def write(self, data: bytes) -> None:
-        if self._master < 0:
-            return
-        self._out += data
-        self._flush_out()
+    @property
+    def device(self) -> str | None:
+        """The modem (PPP) port's pty."""
+        return self.ports["modem"].device
 
-    def _flush_out(self) -> None:
-        try:
-            while self._out:
-                n = os.write(self._master, self._out)
-                del self._out[:n]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._out.clear()
-        self.loop.set_writer(self._master, self._on_port_readable, self._flush_out if self._out else None)
+    @property
+    def at_device(self) -> str | None:
+        """The AT port's pty (scenario at_port), else None."""
+        return self.ports["at"].device if "at" in self.ports else None
+
+    def write(self, data: bytes, port: str = "modem") -> None:
+        self.ports[port].write(data)
 
     def network_start(self) -> None:
         kind = self.scenario.network
@@ -187,48 +253,19 @@ class Emulator:
 
     def port_appear(self) -> None:
         self._open_pty()
-        self.log("event", f"port appeared at {self.device}")
+        self.log("event", "port appeared at " + ", ".join(str(p.device) for p in self.ports.values()))
 
-    # ----- the pty ---------------------------------------------------------------------------
+    # ----- the ports -------------------------------------------------------------------------
 
     def _open_pty(self) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        self.device = os.ttyname(self._slave)
-        self._out.clear()
-        if self.link:
-            tmp = self.link.with_name(f".{self.link.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            tmp.symlink_to(self.device)
-            tmp.replace(self.link)
-        self.loop.set_writer(self._master, self._on_port_readable, None)
+        for port in self.ports.values():
+            port.open()
         self._appeared.set()
 
     def _close_pty(self) -> None:
         self._appeared.clear()
-        if self.link:
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
-        if self._master >= 0:
-            self.loop.remove(self._master)
-            for fd in (self._master, self._slave):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = -1
-
-    def _on_port_readable(self) -> None:
-        try:
-            data = os.read(self._master, 4096)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            if exc.errno == errno.EIO:  # nobody has the slave open: cannot happen, we keep it
-                return
-            raise
-        if data:
-            self.modem.receive(data)
+        for port in self.ports.values():
+            port.close()
 
     # ----- control ---------------------------------------------------------------------------
 
@@ -404,17 +441,23 @@ class Emulator:
         self.stop()
 
 
-def main(link: str | None, scenario_path: str | None, log: str | None, control: str | None) -> int:
+def main(link: str | None, scenario_path: str | None, log: str | None, control: str | None,
+         at_link: str | None = None) -> int:
     """``bg-pppd emulate``: print the device, serve until SIGTERM/SIGINT."""
     scenario = Scenario.load(scenario_path) if scenario_path else Scenario()
+    if at_link:
+        scenario.at_port = True
     if link and not control:
         control = f"{link}.control"
-    emu = Emulator(scenario, link=link, log=log, control=control)
+    emu = Emulator(scenario, link=link, log=log, control=control, at_link=at_link)
 
     def announce(e: Emulator) -> None:
         print(e.device, flush=True)
         if link:
             print(f"link: {link}", file=sys.stderr, flush=True)
+        if e.at_device:
+            print(f"AT port: {e.at_device}" + (f" (link: {at_link})" if at_link else ""), file=sys.stderr,
+                  flush=True)
         if control:
             print(f"control: {control}", file=sys.stderr, flush=True)
 
@@ -431,13 +474,15 @@ class EmulatorProcess:
     """
 
     def __init__(self, scenario: Scenario | dict | None, link: str | os.PathLike,
-                 log: str | os.PathLike | None = None, python: str | None = None):
+                 log: str | os.PathLike | None = None, python: str | None = None,
+                 at_link: str | os.PathLike | None = None):
         import dataclasses
 
         import yaml
 
         sc = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self.link = Path(link)
+        self.at_link = Path(at_link) if at_link else None
         self.control = f"{self.link}.control"
         self.log = Path(log) if log else self.link.with_name(self.link.name + ".log")
         self.scenario_file = self.link.with_name(self.link.name + ".scenario.yaml")
@@ -449,7 +494,8 @@ class EmulatorProcess:
     def __enter__(self) -> EmulatorProcess:
         self.proc = subprocess.Popen(
             [self.python, "-m", "bg_pppd", "emulate", "--link", str(self.link), "--scenario",
-             str(self.scenario_file), "--log", str(self.log)], stdout=subprocess.PIPE,
+             str(self.scenario_file), "--log", str(self.log),
+             *(["--at-link", str(self.at_link)] if self.at_link else [])], stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True)
         self.device = self.proc.stdout.readline().strip()
         if not self.device:

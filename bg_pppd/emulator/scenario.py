@@ -26,6 +26,7 @@ class Scenario:
     iccid: str = "89882280666012345678"
     imsi: str = "262011234567890"
     port: str = "usb"                 # usb: the port vanishes while the module reboots; uart: it stays
+    at_port: bool = False             # usb: a separate AT port beside the modem (PPP) port; URCs go there
     boot_at_start: bool = True
     boot_time: float = 5.5            # silence after power-on before RDY
     reboot_time: float = 5.5          # silence after AT+CFUN=1,1 or a reset

@@ -1,0 +1,75 @@
+"""What the module says about the radio: registration, operator, technology, band and signal.
+
+One set of queries serves the pre-flight's report and the monitor while
+connected, so `check` and `status` describe the radio the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import atparse
+
+RADIO_KEYS = ("registration", "operator", "access_technology", "band", "signal")
+REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
+# URCs the module holds back in data mode and signals by RI: SMS, calls, cell broadcast
+RING_URCS = ("+CMTI:", "+CMT:", "+CDS:", "+CDSI:", "RING", "+CLIP:", "+CRING:", "+CBM:")
+
+Command = Callable[[str, str], Any]  # (command, answer prefix) -> atchannel.Response
+
+
+def registration_text(reg: atparse.Registration) -> str:
+    return REGISTRATION.get(reg.stat, f"state {reg.stat}")
+
+
+def registration_commands(technologies: Sequence[str], has_gsm: bool = True) -> list[str]:
+    """+CEREG for LTE (Cat-M1, NB-IoT), +CGREG where EGPRS is allowed and the model has it."""
+    if not technologies:
+        return ["+CEREG", "+CGREG"] if has_gsm else ["+CEREG"]
+    out = []
+    if any(t != "egprs" for t in technologies):
+        out.append("+CEREG")
+    if "egprs" in technologies and has_gsm:
+        out.append("+CGREG")
+    return out or ["+CEREG"]
+
+
+def read_radio(cmd: Command, registration: Sequence[str] = ()) -> dict[str, Any]:
+    """Query the module; each answer it gives fills its keys, a refused command leaves them out."""
+    out: dict[str, Any] = {}
+    regs = []
+    for name in registration:
+        r = cmd(f"AT{name}?", f"{name}:")
+        reg = atparse.parse_reg(r.first(f"{name}:") or "", name) if r.ok else None
+        if reg:
+            regs.append(reg)
+    if regs:  # registered on any of them counts; else the most telling state
+        best = next((r for r in regs if r.registered), max(regs, key=lambda r: r.stat == 3))
+        out["registration"] = registration_text(best)
+    cops = atparse.parse_cops(cmd("AT+COPS?", "+COPS:").first("+COPS:") or "")
+    if cops:
+        out["operator"] = cops.name or None
+        out["access_technology"] = cops.act_name or None
+    info = atparse.parse_qnwinfo(cmd("AT+QNWINFO", "+QNWINFO:").first("+QNWINFO:") or "")
+    if info:
+        out["band"] = info["band"]
+        out["access_technology"] = info["act"] or out.get("access_technology")
+    q = cmd("AT+QCSQ", "+QCSQ:")
+    signal = dict((atparse.parse_qcsq(q.first("+QCSQ:") or "") if q.ok else None) or {})
+    csq = atparse.parse_csq(cmd("AT+CSQ", "+CSQ:").first("+CSQ:") or "")
+    if csq and csq[0] is not None:
+        signal.setdefault("rssi_dbm", csq[0])
+    out["signal"] = signal
+    return out
+
+
+def summary(radio: dict[str, Any]) -> str:
+    """``Example, CAT-M1, -73 dBm``: one log line's worth."""
+    parts = [radio.get("operator") or "?", radio.get("access_technology") or "?"]
+    signal = radio.get("signal") or {}
+    if "rssi_dbm" in signal:
+        parts.append(f"{signal['rssi_dbm']} dBm")
+    if radio.get("registration") not in (None, "home", "roaming"):
+        parts.append(str(radio["registration"]))
+    return ", ".join(parts)
