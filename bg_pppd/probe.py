@@ -4,6 +4,10 @@ The vendor: when the host cannot pass data after PPP is up, check and then
 restart. LCP echo only proves the module answers; a probe proves packets
 reach the network. It runs while connected, sleeps between probes (no
 polling), and reports the link dead after ``failures`` misses in a row.
+
+Data costs money on LPWA plans: like pppd's adaptive LCP echo, no probe is
+sent while the interface receives traffic anyway, and a daily byte budget
+stretches the interval so that a day's probes fit in it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,31 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+DAY = 86400.0
+PING_PAYLOAD = 16  # bytes of ICMP payload: enough to match the reply, cheap on the air
+# bytes on the air per probe, both directions, IPv4: echo + reply; SYN, SYN-ACK, ACK, FIN/ACK x2, ACK
+COST = {"ping": 2 * (20 + 8 + PING_PAYLOAD), "tcp": 2 * 60 + 52 + 3 * 52}
+
+
+def probe_cost(target: str) -> int:
+    return COST["tcp" if parse_target(target)[1] is not None else "ping"]
+
+
+def spacing(interval: float, budget: int, cost: int) -> float:
+    """Seconds between probes: the profile's interval, stretched to fit ``budget`` bytes a day."""
+    if budget <= 0:
+        return interval
+    return max(interval, DAY * cost / budget)
+
+
+def received_bytes(interface: str) -> int | None:
+    """What the interface has received so far (None when unknown)."""
+    try:
+        return int(Path(f"/sys/class/net/{interface}/statistics/rx_bytes").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def parse_target(target: str) -> tuple[str, int | None]:
@@ -42,7 +71,7 @@ def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
     host, port = parse_target(target)
     if port is None:
         ping = shutil.which("ping") or "/bin/ping"
-        args = [ping, "-c", "1", "-W", str(max(1, math.ceil(timeout)))]
+        args = [ping, "-c", "1", "-s", str(PING_PAYLOAD), "-W", str(max(1, math.ceil(timeout)))]
         if interface:
             args += ["-I", interface]
         try:
@@ -73,12 +102,25 @@ def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
 
 
 class Prober:
-    """Probes every ``interval`` until cancelled; calls ``dead`` once after ``failures`` misses."""
+    """Probes every ``interval`` until cancelled; calls ``dead`` once after ``failures`` misses.
+
+    ``probe`` and ``received`` are the I/O (one probe; the interface's byte
+    counter), replaceable in tests.
+    """
 
     def __init__(self, target: str, interface: str, interval: float, failures: int, timeout: float,
-                 dead: Callable[[str], None], log: Callable[[str], None]):
-        self.args = (target, interface, interval, failures, timeout)
-        self.dead, self.log = dead, log
+                 dead: Callable[[str], None], log: Callable[[str], None], budget: int = 0,
+                 when_idle: bool = True,
+                 probe: Callable[[str, str, float], tuple[bool, str]] = probe_once,
+                 received: Callable[[str], int | None] = received_bytes):
+        self.args = (target, interface, failures, timeout)
+        self.interval = spacing(interval, budget, probe_cost(target))
+        self.when_idle = when_idle
+        self.dead, self.log, self.probe, self.received = dead, log, probe, received
+        self.sent = 0
+        if self.interval > interval:
+            log(f"probe every {self.interval:g} s instead of {interval:g} s: a probe costs about "
+                f"{probe_cost(target)} bytes, the budget is {budget} bytes a day")
         self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._run, name="probe", daemon=True)
         self.thread.start()
@@ -87,10 +129,17 @@ class Prober:
         self.cancelled.set()
 
     def _run(self) -> None:
-        target, interface, interval, failures, timeout = self.args
+        target, interface, failures, timeout = self.args
         misses = 0
-        while not self.cancelled.wait(interval):
-            ok, why = probe_once(target, interface, timeout)
+        seen = self.received(interface)
+        while not self.cancelled.wait(self.interval):
+            now = self.received(interface)
+            if self.when_idle and now is not None and seen is not None and now > seen:
+                seen, misses = now, 0  # traffic arrived since the last look: packets pass
+                continue
+            self.sent += 1
+            ok, why = self.probe(target, interface, timeout)
+            seen = self.received(interface)  # our own reply is not traffic
             if ok:
                 misses = 0
                 continue

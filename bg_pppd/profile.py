@@ -132,6 +132,9 @@ class Probe:
     interval: float = key(Number(0.1, 86400), 60)
     failures: int = key(Number(1, 100, integer=True), 3)
     timeout: float = key(Number(0.1, 60), 5, "seconds one probe may take")
+    budget: int = key(Number(0, 2**40, integer=True), 0,
+                      "bytes a day the probes may use (the interval is stretched to fit); 0 = no limit")
+    when_idle: bool = key(Bool(), True, "probe only when nothing was received since the last look")
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ class RealSystem:
             from .probe import Prober
 
             prober = Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
-                            dead=dead, log=warn)
+                            dead=dead, log=warn, budget=probe.budget, when_idle=probe.when_idle)
         return Jobs(lines, monitor, prober)
 
     def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None:
