@@ -199,10 +199,18 @@ class AtChannel:
         sleep(GUARD)
         end = self.clock() + timeout
         while self.clock() < end:
-            for line in self._lines(self._read()):
-                if line == "OK":
-                    return True
+            lines = self._lines(self._read())
+            if "OK" in lines:  # what follows in the same read: the URCs held back in data mode
+                for line in lines[lines.index("OK") + 1:]:
+                    if line:
+                        self._urc(line)
+                return True
         return False
+
+    def take_buffer(self) -> bytes:
+        """Bytes read but not yet taken as lines: after ``ATO`` they are the first PPP frames."""
+        data, self._buf = self._buf, b""
+        return data
 
     def online(self, timeout: float | None = None) -> bool:
         """Command -> data mode (``ATO``): True on ``CONNECT``."""

@@ -1,11 +1,17 @@
-"""While connected: the radio's state from the module's separate AT port (USB).
+"""While connected: the radio's state and the held-back URCs, without ending the link.
 
-A USB module answers AT commands on its AT port while PPP runs on the modem
-port, so signal, registration, operator and technology can be read without
-touching the link. URCs that arrive there between queries (an SMS, a call)
-are handed on. The thread sleeps in select() between queries: no polling.
-A port that fails (the module rebooting) is logged once and tried again
-each interval; the link's own watchers decide whether the link is dead.
+USB (``AtPortMonitor``): the module answers AT commands on its AT port while
+PPP runs on the modem port, so the queries go there and URCs that arrive in
+between (an SMS, a call) are handed on at once.
+
+Main UART (``EscapeMonitor``, opt-in): the relay pauses the link, ``+++``
+switches to command mode, the queries run (and the URCs the module held back
+since its RI pulse are read), and ``ATO`` resumes PPP. A module that cannot go
+back to data mode means the link is dead.
+
+Both threads sleep in select() between rounds (no polling) and wake at once
+on cancel. A failing port (the module rebooting) is logged once per kind of
+failure and tried again each interval.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,66 +29,183 @@ from .port import open_port
 from .profile import Profile
 
 QUERY_TIMEOUT = 10.0  # one status query; a module that needs longer is busy, not answering
+URC_WAIT = 0.3        # after command mode is entered, the module reports what it held back
+ROUND_PAUSE = 3.0     # a +++ / queries / ATO round holds the link about this long (two 1.1 s guards)
+MIN_DATA_MODE = 5.0   # at least this long in data mode between two rounds, so LCP echo gets through
+
+Radio = Callable[[dict[str, Any]], None]
+Urcs = Callable[[list[str]], None]
 
 
-class Monitor:
-    def __init__(self, profile: Profile, on_radio: Callable[[dict[str, Any]], None],
-                 on_urcs: Callable[[list[str]], None], log: Callable[[str], None],
-                 opener: Callable[..., Any] = open_port):
-        self.p, self.on_radio, self.on_urcs, self.log, self.opener = profile, on_radio, on_urcs, log, opener
+def ring_urcs(urcs: list[str]) -> list[str]:
+    return [u for u in urcs if u.startswith(radio.RING_URCS)]
+
+
+class _Worker:
+    """A thread that sleeps between rounds; cancel() and poke() wake it."""
+
+    def __init__(self, profile: Profile, log: Callable[[str], None], name: str):
+        self.p, self.log = profile, log
         self.interval = profile.monitor.interval
         self.names = radio.registration_commands(profile.network.technologies)
+        self.timeout = min(QUERY_TIMEOUT, profile.recovery.at_timeout)
         self.cancelled = threading.Event()
+        self._failing = ""
         self._wake_r, self._wake_w = os.pipe()
-        self.thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self.poke()
+
+    def poke(self) -> None:
         try:
             os.write(self._wake_w, b"x")
         except OSError:
             pass
 
-    def _wait(self, fd: int | None, seconds: float) -> bool:
-        """Sleep up to ``seconds``; True when ``fd`` has data. Cancel wakes it at once."""
+    def _wait(self, seconds: float | None, fd: int | None = None) -> str:
+        """Sleep up to ``seconds`` (None: until poked); 'data' (fd readable), 'poke' or 'timeout'."""
         fds = [self._wake_r] + ([fd] if fd is not None else [])
-        ready, _, _ = select.select(fds, [], [], max(0.0, seconds))
-        return fd is not None and fd in ready
+        ready, _, _ = select.select(fds, [], [], None if seconds is None else max(0.0, seconds))
+        if self._wake_r in ready:
+            os.read(self._wake_r, 64)
+            return "poke"
+        return "data" if ready else "timeout"
 
-    def _run(self) -> None:
-        failing = ""
+    def _failed(self, exc: Exception) -> None:
+        if str(exc) != self._failing:
+            self._failing = str(exc)
+            self.log(f"monitor: {exc}")
+
+    def _main(self) -> None:
         try:
-            while not self.cancelled.is_set():
-                try:
-                    self._session()
-                except (PortGone, AtTimeout, OSError, ValueError) as exc:
-                    if str(exc) != failing:
-                        failing = str(exc)
-                        self.log(f"monitor: AT port {self.p.modem.port}: {exc}")
-                    self._wait(None, self.interval)
+            self.run()
         finally:
             os.close(self._wake_r)
             os.close(self._wake_w)
 
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def query(self, at: AtChannel) -> dict[str, Any]:
+        return radio.read_radio(lambda c, prefix: at.command(c, info_prefix=prefix), self.names)
+
+
+class AtPortMonitor(_Worker):
+    def __init__(self, profile: Profile, on_radio: Radio, on_urcs: Urcs, log: Callable[[str], None],
+                 opener: Callable[..., Any] = open_port):
+        self.on_radio, self.on_urcs, self.opener = on_radio, on_urcs, opener
+        super().__init__(profile, log, "monitor")
+
+    def run(self) -> None:
+        while not self.cancelled.is_set():
+            try:
+                self._session()
+            except (PortGone, AtTimeout, OSError, ValueError) as exc:
+                self._failed(exc)
+                self._wait(self.interval)
+
     def _session(self) -> None:
         ser = self.opener(self.p, self.p.modem.port)
         try:
-            at = AtChannel(ser, timeout=min(QUERY_TIMEOUT, self.p.recovery.at_timeout))
+            at = AtChannel(ser, timeout=self.timeout)
             fd = ser.fileno()
             while not self.cancelled.is_set():
-                self.on_radio(radio.read_radio(lambda c, prefix: at.command(c, info_prefix=prefix),
-                                               self.names))
+                self.on_radio(self.query(at))
+                self._failing = ""
                 self._hand_on(at.take_urcs())
                 deadline = at.clock() + self.interval
                 while not self.cancelled.is_set() and (left := deadline - at.clock()) > 0:
-                    if self._wait(fd, left):
+                    if self._wait(left, fd) == "data":
                         at.poll(0)
                         self._hand_on(at.take_urcs())
         finally:
             ser.close()
 
     def _hand_on(self, urcs: list[str]) -> None:
-        events = [u for u in urcs if u.startswith(radio.RING_URCS)]
+        events = ring_urcs(urcs)
         if events:
             self.on_urcs(events)
+
+
+class EscapeMonitor(_Worker):
+    """Rounds every ``interval`` (with ``escape``) and after each RI pulse (with ``read_urcs``)."""
+
+    def __init__(self, profile: Profile, relay: Any, on_radio: Radio, on_urcs: Urcs,
+                 dead: Callable[[str], None], log: Callable[[str], None]):
+        self.relay, self.on_radio, self.on_urcs, self.dead = relay, on_radio, on_urcs, dead
+        self.ring_pending = threading.Event()
+        super().__init__(profile, log, "monitor-escape")
+
+    def ring(self) -> None:
+        """An RI pulse: read the URCs the module holds back, in a round of their own."""
+        self.ring_pending.set()
+        self.poke()
+
+    def run(self) -> None:
+        periodic = self.p.monitor.escape and self.interval > 0
+        clock = time.monotonic
+        next_query = clock() + self.interval if periodic else None
+        last_round = clock()  # the link just came up: give it time in data mode first
+        while not self.cancelled.is_set():
+            self._wait(None if next_query is None else next_query - clock())
+            if self.cancelled.is_set():
+                return
+            query_due = next_query is not None and clock() >= next_query
+            if not (query_due or self.ring_pending.is_set()):
+                continue
+            rest = MIN_DATA_MODE - (clock() - last_round)
+            if rest > 0:
+                self._wait_out(rest)
+                if self.cancelled.is_set():
+                    return
+            urcs_wanted = self.ring_pending.is_set()
+            self.ring_pending.clear()
+            if not self._round(query_due, urcs_wanted):
+                return
+            last_round = clock()
+            if query_due:
+                next_query = clock() + self.interval
+
+    def _wait_out(self, seconds: float) -> None:
+        """Sleep the whole time, however often poked (a ring waits for the round after it)."""
+        end = time.monotonic() + seconds
+        while not self.cancelled.is_set() and time.monotonic() < end:
+            self._wait(end - time.monotonic())
+
+    def _round(self, query: bool, urcs_wanted: bool) -> bool:
+        """One +++ / queries / ATO round; False when the link is dead."""
+        from .relay import LinkLost
+
+        found: dict[str, Any] = {}
+        urcs: list[str] = []
+        try:
+            with self.relay.command_mode(self.timeout) as at:
+                if at is None:
+                    self._failed(RuntimeError("no OK to +++: the link stays in data mode"))
+                    return True
+                at.poll(URC_WAIT)
+                urcs = ring_urcs(at.take_urcs())
+                if query:
+                    try:
+                        found = self.query(at)
+                    except AtTimeout as exc:  # a slow answer; ATO below tells if the link lives
+                        self._failed(exc)
+                urcs += ring_urcs(at.take_urcs())
+        except LinkLost as exc:
+            self.dead(str(exc))
+            return False
+        except AtTimeout as exc:  # ATO unanswered: neither command nor data mode works
+            self.dead(f"the module stopped answering in command mode: {exc}")
+            return False
+        except (PortGone, OSError) as exc:
+            self._failed(exc)
+            return True
+        self._failing = ""
+        if found:
+            self.on_radio(found)
+        if urcs or urcs_wanted:  # a ring round reports even nothing: on_ring still runs
+            self.on_urcs(urcs)
+        return True

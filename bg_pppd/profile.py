@@ -172,6 +172,11 @@ class Profile:
         return bool(self.modem.data_port) and self.modem.data_port != self.modem.port
 
     @property
+    def uses_relay(self) -> bool:
+        """Main UART with queries or URC reading while connected: pppd runs on our relay's pty."""
+        return not self.separate_at_port and (self.monitor.escape or self.monitor.read_urcs)
+
+    @property
     def has_secrets(self) -> bool:
         return bool(self.sim.pin or self.auth.password)
 
@@ -310,6 +315,16 @@ class _Checker:
                 parse_target(s["probe"].target)
             except ValueError as exc:
                 self.problem(("probe", "target"), str(exc))
+        mon = s["monitor"]
+        main_uart = not modem.data_port or modem.data_port == modem.port
+        if main_uart and mon.escape and 0 < mon.interval < 10:
+            self.problem(("monitor", "interval"), "each +++/ATO round holds the link about 3 s: "
+                         "with escape, query every 10 s or more")
+        if main_uart and (mon.escape or mon.read_urcs) and ppp.lcp_echo_interval and \
+                ppp.lcp_echo_interval * ppp.lcp_echo_failure < 10:
+            self.problem(("ppp", "lcp_echo_failure"), "a +++/ATO round holds the link about 3 s; "
+                         "with monitor escape or read_urcs, LCP echo must allow 10 s or more "
+                         "(lcp_echo_interval x lcp_echo_failure)")
         if ppp.replace_default_route and not ppp.default_route:
             self.problem(("ppp", "replace_default_route"), "needs default_route: true")
         seen: set[str] = set()

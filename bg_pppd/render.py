@@ -64,15 +64,20 @@ def _chat_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+def relay_link(profile: Profile, directory: Path) -> Path:
+    return directory / f"pty-{profile.name}"
+
+
 def peer_options(profile: Profile, directory: Path, chat: str) -> list[str]:
     """The options, one line each, already quoted for pppd."""
     m, a, p = profile.modem, profile.auth, profile.ppp
     chat_argv = [chat, "-s", "-S"] + (["-v"] if p.debug else [])
     lines = [
-        pppd_word(m.ppp_port),
+        # with the relay, pppd's tty is a pty the relay links here (pppd's lock is named after it)
+        pppd_word(str(relay_link(profile, directory)) if profile.uses_relay else m.ppp_port),
         str(m.baudrate),
         "crtscts" if m.flow_control == "rtscts" else "nocrtscts",
-        "modem" if m.control_lines else "local",
+        "modem" if m.control_lines and not profile.uses_relay else "local",
         "lock",
         "noauth",
         "connect " + pppd_word(shell_command([*chat_argv, "-f", str(directory / CONNECT)])),

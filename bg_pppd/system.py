@@ -48,6 +48,7 @@ class RealSystem:
                  state_dir: str):
         self.p, self.run, self.store, self.rendered, self.state_dir = profile, run, store, rendered, state_dir
         self.pppd: PppdProcess | None = None
+        self.relay: Any = None  # main UART with escape/read_urcs: pppd runs on its pty
         self.ready_sent = False
         ppp = profile.ppp
         self.dns = Dns(profile.name, ppp.dns if ppp.use_peer_dns else "none", ppp.dns_file, state_dir)
@@ -126,7 +127,16 @@ class RealSystem:
 
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
-        self.pppd = PppdProcess(str(self.rendered.peer), on_line, on_exit)
+        if self.p.uses_relay:
+            from .relay import Relay
+            from .render import relay_link
+
+            self.relay = Relay(self.p, relay_link(self.p, self.rendered.directory))
+        try:
+            self.pppd = PppdProcess(str(self.rendered.peer), on_line, on_exit)
+        except BaseException:
+            self._close_relay()
+            raise
         self.run.write_pppd_pid(self.pppd.pid)
 
     def stop_pppd(self, kill: bool) -> None:
@@ -145,7 +155,13 @@ class RealSystem:
             self.pppd.join(5)
         self.pppd = None
         self.run.write_pppd_pid(None)
+        self._close_relay()
         self.restore_command_mode()
+
+    def _close_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
 
     def restore_command_mode(self) -> None:
         """After pppd, the PPP port must take AT commands again: check, else DTR drop, else +++/ATH."""
@@ -213,14 +229,24 @@ class RealSystem:
 
         def warn(text: str) -> None:
             log.warning("%s: %s", self.p.name, text)
-        lines = LineWatcher(self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead,
-                            ring=lambda: post(Ev.RING, None))
-        monitor = None
-        if self.p.separate_at_port and self.p.monitor.interval > 0:
-            from .monitor import Monitor
+        def on_radio(radio: dict[str, Any]) -> None:
+            post(Ev.RADIO, radio)
 
-            monitor = Monitor(self.p, lambda radio: post(Ev.RADIO, radio),
-                              lambda urcs: post(Ev.RING, urcs), warn)
+        def on_urcs(urcs: list[str]) -> None:
+            post(Ev.RING, urcs)
+        monitor: Any = None
+        if self.p.separate_at_port and self.p.monitor.interval > 0:
+            from .monitor import AtPortMonitor
+
+            monitor = AtPortMonitor(self.p, on_radio, on_urcs, warn)
+        elif self.relay is not None:
+            from .monitor import EscapeMonitor
+
+            monitor = EscapeMonitor(self.p, self.relay, on_radio, on_urcs, dead, warn)
+        # with read_urcs, an RI pulse is answered by a round that reads the URCs, then on_ring
+        ring = monitor.ring if self.p.monitor.read_urcs and self.relay is not None else \
+            lambda: post(Ev.RING, None)
+        lines = LineWatcher(self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead, ring=ring)
         probe = self.p.probe
         prober = None
         if probe.target:

@@ -12,7 +12,7 @@ import time
 
 from bg_pppd import profile as profile_mod
 from bg_pppd.emulator import Emulator
-from bg_pppd.monitor import Monitor
+from bg_pppd.monitor import AtPortMonitor
 
 from .modemport import Port
 
@@ -87,7 +87,7 @@ def test_monitor_reads_the_radio_on_the_at_port_while_connected(tmp_path, write_
             radios.append(radio)
             if radio.get("registration") == "roaming":
                 got_roaming.set()
-        mon = Monitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device), on_radio,
+        mon = AtPortMonitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device), on_radio,
                       urcs.append, logs.append)
         try:
             assert got_roaming.wait(5), radios
@@ -115,7 +115,8 @@ def test_monitor_survives_a_module_reboot(tmp_path, write_profile):
     with Emulator({**FAST, "reboot_time": 20, "usb_drop_delay": 1}, at_link=tmp_path / "at") as emu:
         radios: list[dict] = []
         logs: list[str] = []
-        mon = Monitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device, 0.2), radios.append,
+        mon = AtPortMonitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device, 0.2),
+                            radios.append,
                       lambda urcs: None, logs.append)
         try:
             deadline = time.monotonic() + 3
@@ -132,5 +133,5 @@ def test_monitor_survives_a_module_reboot(tmp_path, write_profile):
         finally:
             mon.cancel()
             mon.thread.join(3)
-        assert logs and all(line.startswith("monitor: AT port") for line in logs)
+        assert logs and all(line.startswith("monitor: ") for line in logs)
         assert len(logs) <= 3, "a failing port is logged once per kind of failure, not every interval"

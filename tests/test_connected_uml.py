@@ -140,3 +140,38 @@ def test_usb_module_radio_status_from_the_at_port_while_connected(lab):
     commands = [line.split(" ", 2)[2] for line in lab.file("emulator.log").splitlines() if " cmd " in line]
     assert commands.count("[at] AT+QCSQ") >= 3, "queries on the AT port while PPP ran on the modem port"
     assert "ATD*99#" in commands and "[at] ATD*99#" not in commands
+
+
+def test_main_uart_escape_cycle_queries_and_reads_urcs_without_ending_the_link(lab):
+    """One port: +++ (guard times) -> queries -> ATO, every interval and after RI; PPP stays up."""
+    hook = ("  on_ring: {python} -c \"import os; open('{work}/ring', 'a')"
+            ".write(os.environ['BG_PPPD_URCS'] + '|')\"\n")
+    text = PROFILE + ("monitor:\n  interval: 10\n  escape: true\n  read_urcs: true\n"
+                      "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 10\nhooks:\n" + hook)
+    results = lab.run(f"""
+        import time as _t
+        link = emulator({{"rssi": 14}})
+        p = profile({text!r}.format(work=WORK, python=PY))
+        proc = up(p)
+        first = wait_state("connected", 30)
+        _t.sleep(13.5)  # one round
+        later = status()
+        control(link, "ring", "sms")
+        _t.sleep(8)  # the ring's round waits for 5 s of data mode after the last one
+        record(first=first, later=later, last=status(),
+               ping=ns("ping", "-c", "3", "-W", "2", "10.64.64.1").returncode, rc=stop(proc))
+    """, timeout=240)
+    first, later, last = results["first"], results["later"], results["last"]
+    assert later["signal"]["rssi_dbm"] == -85 and later["operator"] == "Example", lab.tail()
+    assert later["radio_at"] > first["radio_at"]
+    assert later["pppd_pid"] == last["pppd_pid"] == first["pppd_pid"] and last["state"] == "connected"
+    assert results["ping"] == 0 and results["rc"] == 0
+    assert lab.file("ring") == '+CMTI: "ME",1|', "the held-back URC reached on_ring"
+    events = lab.file("emulator.log")
+    rounds = events.count("command mode (+++), link kept")
+    commands = [line.split(" ", 2)[2] for line in events.splitlines() if " cmd " in line]
+    assert rounds >= 2 and commands.count("ATO") == rounds, "every round went back to data mode"
+    queried = commands.count("AT+QCSQ") - 1  # the first is the pre-flight's
+    assert 1 <= queried < rounds, "the ring's round reads URCs, it does not query"
+    assert commands.count("ATD*99#") == 1, "never redialled"
+    assert "lab: the module reports +CMTI" in lab.file("up.log")

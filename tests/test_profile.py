@@ -160,6 +160,10 @@ def test_world_readable_profile_with_secret_warns(write_profile):
     ("network:\n  technologies: [lte]\n", "must be one of catm1 | nbiot | egprs"),
     ("modem:\n  flow_control: xonxoff\n", "must be one of none | rtscts"),
     ("hooks:\n  on_up: '/bin/echo \"unclosed'\n", "cannot be split into words"),
+    ("monitor:\n  escape: true\n  interval: 5\n", "monitor.interval: each +++/ATO round"),
+    ("monitor:\n  read_urcs: true\nppp:\n  lcp_echo_interval: 2\n  lcp_echo_failure: 3\n",
+     "ppp.lcp_echo_failure: a +++/ATO round holds the link"),
+    ("probe:\n  budget: -1\n", "probe.budget: must be at least 0"),
 ])
 def test_cross_checks(write_profile, extra, expect):
     text = MINIMAL + extra

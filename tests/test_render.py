@@ -221,3 +221,22 @@ def test_hostile_values_are_rejected_with_exit_2(tmp_path, section, key, value):
     assert f"{section}.{key}" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(ProfileError):
         profile.load(path)
+
+
+@needs_pppd
+def test_main_uart_with_escape_runs_pppd_on_the_relay_pty(tmp_path, tty, write_profile):
+    """The peer names the relay's pty link (its lock is per profile) and never waits for DCD on it."""
+    text = profile_text(tty, "monitor:\n  escape: true\n").replace(
+        f"port: {tty}\n", f"port: {tty}\n  control_lines: true\n")
+    out = render_profile(write_profile, tmp_path, text)
+    lines = [line.strip('"') for line in out.peer.read_text().splitlines()]
+    link = tmp_path / "out" / "pty-test"
+    assert str(link) in lines and tty not in lines
+    assert "local" in lines and "modem" not in lines
+    link.symlink_to(tty)  # what the relay does before pppd starts
+    assert pppd_dryrun(out.peer).returncode == 4
+    # USB (separate AT port): no relay, PPP on the modem port itself
+    usb = profile_text(tty, "monitor:\n  escape: true\n").replace(
+        f"port: {tty}\n", f"port: /dev/ttyUSB2\n  data_port: {tty}\n")
+    usb_lines = render_profile(write_profile, tmp_path / "usb", usb).peer.read_text().splitlines()
+    assert tty in [line.strip('"') for line in usb_lines]

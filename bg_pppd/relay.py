@@ -1,0 +1,125 @@
+"""The main UART shared by PPP and AT commands: pppd on a pty, bytes relayed to the port.
+
+With one port, status queries need the vendor's data/command switch: ``+++``
+with 1 s of silence either side, the AT commands, then ``ATO``. pppd's line
+discipline owns the tty it runs on, so pppd gets a pty instead and this relay
+copies bytes between the pty and the module's port. While the relay is paused
+nothing reaches the port (the guard time's silence) and what pppd sends waits
+in the pty until ``ATO`` resumes the link. One thread, blocked in select().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import tty
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .atchannel import AtChannel
+from .port import open_port
+from .profile import Profile
+
+CHUNK = 4096
+
+
+class Relay:
+    def __init__(self, profile: Profile, link: Path, opener: Callable[..., Any] = open_port):
+        self.link = link
+        self.serial = opener(profile, profile.modem.ppp_port)
+        self.master, self._slave = os.openpty()  # we keep the slave open: pppd's close is no hangup
+        tty.setraw(self._slave)
+        tmp = link.with_name(f".{link.name}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(os.ttyname(self._slave))
+        tmp.replace(link)
+        self._wake_r, self._wake_w = os.pipe()
+        self._pause = threading.Event()
+        self._paused = threading.Event()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self.thread.start()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _run(self) -> None:
+        port = self.serial.fileno()
+        try:
+            while not self._stop:
+                if self._pause.is_set():
+                    self._paused.set()
+                    select.select([self._wake_r], [], [])
+                    os.read(self._wake_r, 64)
+                    continue
+                self._paused.clear()
+                ready, _, _ = select.select([self.master, port, self._wake_r], [], [])
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 64)
+                if self._pause.is_set():
+                    continue
+                if port in ready:
+                    data = os.read(port, CHUNK)
+                    if not data:
+                        return  # the port vanished (USB reset): pppd notices on its own
+                    os.write(self.master, data)
+                if self.master in ready:
+                    data = os.read(self.master, CHUNK)
+                    if data:
+                        self.serial.write(data)
+        except OSError:
+            return
+        finally:
+            self._paused.set()
+
+    @contextlib.contextmanager
+    def command_mode(self, timeout: float) -> Iterator[AtChannel | None]:
+        """Pause the link, ``+++`` into command mode, yield the AT channel, ``ATO`` back to data mode.
+
+        Yields None when the module did not answer ``+++`` (the link resumes untouched).
+        Raises LinkLost when ``ATO`` finds no data call any more.
+        """
+        self._pause.set()
+        self._wake()
+        self._paused.wait(5)
+        saved = self.serial.timeout
+        try:
+            at = AtChannel(self.serial, timeout=timeout)
+            if not at.escape(timeout=timeout):
+                yield None
+                return
+            try:
+                yield at
+            finally:
+                back = at.command("ATO", timeout=timeout)
+                leftover = at.take_buffer()
+                if leftover:
+                    os.write(self.master, leftover)
+                if not back.final.startswith("CONNECT"):
+                    raise LinkLost(f"ATO answered {back.final}: the data call is gone")
+        finally:
+            self.serial.timeout = saved
+            self._pause.clear()
+            self._wake()
+
+    def close(self) -> None:
+        self._stop = True
+        self._pause.clear()
+        self._wake()
+        self.thread.join(2)
+        with contextlib.suppress(FileNotFoundError):
+            self.link.unlink()
+        for fd in (self.master, self._slave, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            self.serial.close()
+
+
+class LinkLost(Exception):
+    """``ATO`` found no data call: the network ended it while we were in command mode."""
