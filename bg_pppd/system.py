@@ -229,6 +229,7 @@ class RealSystem:
 
         def warn(text: str) -> None:
             log.warning("%s: %s", self.p.name, text)
+
         def on_radio(radio: dict[str, Any]) -> None:
             post(Ev.RADIO, radio)
 
