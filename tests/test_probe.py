@@ -73,12 +73,12 @@ def test_three_misses_in_a_row_declare_the_link_dead():
 
 def test_no_probe_while_traffic_arrives():
     counter = Counter()
-    prober, calls, dead, _ = run_prober([], counter, interval=0.05)
-    for _ in range(10):
-        counter.value += 1500  # the application is receiving data
-        time.sleep(0.05)
+    prober, calls, dead, _ = run_prober([], counter, interval=0.1)
+    for _ in range(40):
+        counter.value += 1500  # the application is receiving data, faster than the probe looks
+        time.sleep(0.02)
     busy = len(calls)
-    time.sleep(0.3)  # now idle: probes start (their own replies do not count as traffic)
+    time.sleep(0.6)  # now idle: probes start (their own replies do not count as traffic)
     prober.cancel()
     prober.thread.join(1)
     assert busy <= 2, f"{busy} probes sent while data flowed"

@@ -48,7 +48,10 @@ def test_every_example_renders_to_options_pppd_accepts(path, tmp_path, tty):
     text = text.replace("/etc/bg-pppd/bg600l.password", str(secret))
     src = tmp_path / path.name
     src.write_text(text)
-    out = render.render(profile.load(src), tmp_path / "out")
+    prof = profile.load(src)
+    out = render.render(prof, tmp_path / "out")
+    if prof.uses_relay:  # pppd's tty is the relay's pty, linked here before pppd starts
+        render.relay_link(prof, tmp_path / "out").symlink_to(tty)
     result = pppd_dryrun(out.peer)
     assert result.returncode == 4, result.stdout + result.stderr
 
