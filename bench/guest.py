@@ -30,6 +30,8 @@ def time_until(proc: subprocess.Popen, marker: str, timeout: float = 60) -> floa
     """Seconds from now until ``marker`` appears in the process's output."""
     start = time.monotonic()
     for line in proc.stdout:
+        with open(g.WORK / "bench-output.log", "a") as out:
+            out.write(line)
         for phase in ("to preflight", "to dialing", "CONNECT", "local  IP"):
             if phase in line:
                 PHASES.setdefault(phase, []).append(time.monotonic() - start)
@@ -38,6 +40,17 @@ def time_until(proc: subprocess.Popen, marker: str, timeout: float = 60) -> floa
         if time.monotonic() - start > timeout:
             break
     raise RuntimeError(f"{marker!r} not seen")
+
+
+def settle(link: Path, timeout: float = 15) -> None:
+    """Both arms start from the same module: idle, in command mode, the last call ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = g.control(link, "status")
+        if st.get("mode") == "command" and not st.get("session"):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
 
 
 def classic(link: Path) -> float:
@@ -85,17 +98,18 @@ recovery:
         figures[name] = statistics.median(runs)
     classic_times, up_times = [], []
     for _ in range(ROUNDS):
+        settle(link)
         classic_times.append(classic(link))
-        time.sleep(0.5)
+        settle(link)
         took, proc = up_once(profile)
         up_times.append(took)
         proc.terminate()
         proc.wait(60)
-        time.sleep(0.5)
     figures["classic_pppd_to_ip_s"] = statistics.median(classic_times)
     figures["bg_pppd_up_to_ip_s"] = statistics.median(up_times)
     figures["overhead_pct"] = 100 * (figures["bg_pppd_up_to_ip_s"] / figures["classic_pppd_to_ip_s"] - 1)
 
+    settle(link)
     _, proc = up_once(profile)
     time.sleep(3)  # past stable_after: the drop is redialled at once
     ctl = str(link) + ".control"

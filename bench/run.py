@@ -60,6 +60,8 @@ def main() -> int:
                             f"init={init}", "con0=fd:0,fd:1", "con=null", "ssl=null"],
                            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, env=env,
                            timeout=600)
+        if (work / "bench-output.log").exists():
+            (ROOT / "bench" / "last-output.log").write_text((work / "bench-output.log").read_text())
         try:
             figures = json.loads((work / "bench.json").read_text())
         except FileNotFoundError:
