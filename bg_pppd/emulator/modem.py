@@ -129,15 +129,6 @@ class Modem:
     verbose = property(lambda self: self.ch.verbose, lambda self, v: setattr(self.ch, "verbose", v))
     cmee = property(lambda self: self.ch.cmee, lambda self, v: setattr(self.ch, "cmee", v))
 
-    @property
-    def mode(self) -> str:
-        """The modem port's mode (command or data)."""
-        return self.data_ch.mode
-
-    @property
-    def pending_urcs(self) -> list[str]:
-        return self.urc_ch.pending_urcs
-
     # ----- power -----------------------------------------------------------------------------
 
     def _reset_volatile(self) -> None:
@@ -150,6 +141,7 @@ class Modem:
         self.rdy_at: float | None = None
         self.attach_at: float | None = None
         self.sim_ready_at: float | None = None
+
     def start(self) -> None:
         if self.sc.boot_at_start:
             self._boot(self.sc.scaled("boot_time"), vanished=False)
