@@ -38,6 +38,7 @@ class Relay:
         tmp.symlink_to(os.ttyname(self._slave))
         tmp.replace(link)
         self._wake_r, self._wake_w = os.pipe()
+        self._fds: tuple[int, ...] = (self._slave, self._wake_r, self._wake_w)
         self._pause = threading.Event()
         self._paused = threading.Event()
         self._stop = False
@@ -66,16 +67,23 @@ class Relay:
                 if port in ready:
                     data = os.read(port, CHUNK)
                     if not data:
-                        return  # the port vanished (USB reset): pppd notices on its own
+                        raise OSError("the port vanished")
                     os.write(self.master, data)
                 if self.master in ready:
                     data = os.read(self.master, CHUNK)
                     if data:
                         self.serial.write(data)
         except OSError:
-            return
+            if not self._stop:  # the port vanished (USB reset): hang up pppd's pty, as a modem would
+                self._close_master()
         finally:
             self._paused.set()
+
+    def _close_master(self) -> None:
+        master, self.master = self.master, -1
+        if master >= 0:
+            with contextlib.suppress(OSError):
+                os.close(master)
 
     @contextlib.contextmanager
     def command_mode(self, timeout: float) -> Iterator[AtChannel | None]:
@@ -98,7 +106,7 @@ class Relay:
             finally:
                 back = at.command("ATO", timeout=timeout)
                 leftover = at.take_buffer()
-                if leftover:
+                if leftover and self.master >= 0:
                     os.write(self.master, leftover)
                 if not back.final.startswith("CONNECT"):
                     raise LinkLost(f"ATO answered {back.final}: the data call is gone")
@@ -114,7 +122,9 @@ class Relay:
         self.thread.join(2)
         with contextlib.suppress(FileNotFoundError):
             self.link.unlink()
-        for fd in (self.master, self._slave, self._wake_r, self._wake_w):
+        self._close_master()
+        fds, self._fds = self._fds, ()  # once: a second close must not hit reused descriptors
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
         with contextlib.suppress(OSError):
