@@ -6,7 +6,9 @@ chat and pppd's line discipline would: bytes in, bytes out.
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import time
 
 import pytest
@@ -78,3 +80,21 @@ def test_close_removes_the_link(tmp_path, bench):
     _, relay, _ = bench
     relay.close()
     assert not os.path.lexists(tmp_path / "pty-test")
+
+
+def test_a_vanished_port_hangs_up_pppds_pty(tmp_path, bench):
+    emu, relay, _ = bench
+    fd = os.open(tmp_path / "pty-test", os.O_RDONLY | os.O_NOCTTY)
+    try:
+        emu.reset()  # a USB module's ports drop off the bus
+        assert emu.wait_for("event", "port vanished", 5)
+        relay.thread.join(3)
+        assert not relay.thread.is_alive()
+        # what pppd sees: the line hangs up (EOF or EIO at once), not silence forever
+        assert select.select([fd], [], [], 3)[0], "the pty stayed silent"
+        try:
+            assert os.read(fd, 4096) == b""
+        except OSError as exc:
+            assert exc.errno == errno.EIO
+    finally:
+        os.close(fd)
