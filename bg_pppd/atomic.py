@@ -11,6 +11,17 @@ import tempfile
 from pathlib import Path
 
 
+def symlink(target: str, link: Path) -> None:
+    """Point ``link`` at ``target`` by rename: whoever opens ``link`` never finds it missing."""
+    tmp = link.with_name(f".{link.name}.tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
 def write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o600) -> Path:
     """Write via a temporary file in the same directory, fsync, rename over ``path``."""
     target = Path(path)

@@ -59,6 +59,11 @@ class Modem:
     def ppp_port(self) -> str:
         return self.data_port or self.port
 
+    @property
+    def separate_at_port(self) -> bool:
+        """A USB module: AT commands go to their own port while PPP runs on the modem port."""
+        return self.ppp_port != self.port
+
 
 @dataclass(frozen=True)
 class Sim:
@@ -167,14 +172,9 @@ class Profile:
     warnings: tuple[str, ...] = ()
 
     @property
-    def separate_at_port(self) -> bool:
-        """A USB module: AT commands go to their own port while PPP runs on the modem port."""
-        return bool(self.modem.data_port) and self.modem.data_port != self.modem.port
-
-    @property
     def uses_relay(self) -> bool:
         """Main UART with queries or URC reading while connected: pppd runs on our relay's pty."""
-        return not self.separate_at_port and (self.monitor.escape or self.monitor.read_urcs)
+        return not self.modem.separate_at_port and (self.monitor.escape or self.monitor.read_urcs)
 
     @property
     def has_secrets(self) -> bool:
@@ -316,7 +316,7 @@ class _Checker:
             except ValueError as exc:
                 self.problem(("probe", "target"), str(exc))
         mon = s["monitor"]
-        main_uart = not modem.data_port or modem.data_port == modem.port
+        main_uart = not modem.separate_at_port
         if main_uart and mon.escape and 0 < mon.interval < 10:
             self.problem(("monitor", "interval"), "each +++/ATO round holds the link about 3 s: "
                          "with escape, query every 10 s or more")

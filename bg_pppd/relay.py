@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .atchannel import AtChannel
 from .port import open_port
 from .profile import Profile
@@ -32,11 +33,7 @@ class Relay:
         self.serial = opener(profile, profile.modem.ppp_port)
         self.master, self._slave = os.openpty()  # we keep the slave open: pppd's close is no hangup
         tty.setraw(self._slave)
-        tmp = link.with_name(f".{link.name}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(os.ttyname(self._slave))
-        tmp.replace(link)
+        atomic.symlink(os.ttyname(self._slave), link)
         self._wake_r, self._wake_w = os.pipe()
         self._fds: tuple[int, ...] = (self._slave, self._wake_r, self._wake_w)
         self._pause = threading.Event()
@@ -95,7 +92,6 @@ class Relay:
         self._pause.set()
         self._wake()
         self._paused.wait(5)
-        saved = self.serial.timeout
         try:
             at = AtChannel(self.serial, timeout=timeout)
             if not at.escape(timeout=timeout):
@@ -111,7 +107,6 @@ class Relay:
                 if not back.final.startswith("CONNECT"):
                     raise LinkLost(f"ATO answered {back.final}: the data call is gone")
         finally:
-            self.serial.timeout = saved
             self._pause.clear()
             self._wake()
 

@@ -236,7 +236,7 @@ class RealSystem:
         def on_urcs(urcs: list[str]) -> None:
             post(Ev.RING, urcs)
         monitor: Any = None
-        if self.p.separate_at_port and self.p.monitor.interval > 0:
+        if self.p.modem.separate_at_port and self.p.monitor.interval > 0:
             from .monitor import AtPortMonitor
 
             monitor = AtPortMonitor(self.p, on_radio, on_urcs, warn)

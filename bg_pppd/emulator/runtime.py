@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from .loop import Loop, TimerHandle
 from .modem import Modem
 from .scenario import Scenario
@@ -45,11 +46,7 @@ class Pty:
         self.device = os.ttyname(self.slave)
         self.out.clear()
         if self.link:
-            tmp = self.link.with_name(f".{self.link.name}.tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            tmp.symlink_to(self.device)
-            tmp.replace(self.link)
+            atomic.symlink(self.device, self.link)
         self.loop.set_writer(self.master, self._readable, None)
 
     def close(self) -> None:
