@@ -145,7 +145,7 @@ class PppdProcess:
         self._signal(15)
 
     def hangup(self) -> None:
-        """SIGHUP: pppd treats the link as hung up; no LCP exchange over a dead line."""
+        """SIGHUP: pppd ends the link, after one LCP Terminate-Request and lcp-restart's wait."""
         self._signal(1)
 
     def kill(self) -> None:

@@ -268,7 +268,7 @@ class Supervisor:
     def _link_dead(self, reason: str) -> None:
         """Carrier lost, or the probe says no packets pass: hang pppd up; its exit is the link-down.
 
-        SIGHUP, not SIGTERM: LCP Terminate-Requests over a dead line only wait for
+        A hangup, not SIGTERM: LCP Terminate-Requests over a dead line only wait for
         timeouts before the redial can start.
         """
         log.warning("%s: %s; hanging up pppd", self.p.name, reason)

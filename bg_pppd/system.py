@@ -19,7 +19,7 @@ from .cancel import Cancellable, Cancelled
 from .dns import Dns
 from .errors import BgPppdError, NotResponding, SimProblem
 from .lines import for_port
-from .port import open_port
+from .port import hang_up, open_port
 from .pppd import LinkInfo, PppdProcess, parse_line
 from .preflight import Preflight
 from .profile import Profile
@@ -144,8 +144,11 @@ class RealSystem:
             (self.pppd.kill if kill else self.pppd.terminate)()
 
     def hangup_pppd(self) -> None:
+        """The line is dead: hang pppd's tty up (pppd ends at once), else SIGHUP (it waits 3 s)."""
         if self.pppd:
-            self.pppd.hangup()
+            device = str(self.relay.link) if self.relay is not None else self.p.modem.ppp_port
+            if not hang_up(device):
+                self.pppd.hangup()
 
     def pppd_pid(self) -> int | None:
         return self.pppd.pid if self.pppd and self.pppd.exit_code is None else None

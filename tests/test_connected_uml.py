@@ -89,6 +89,11 @@ def test_dcd_loss_ends_the_link_at_once_and_ri_runs_on_ring(lab):
     """)
     log = lab.file("up.log")
     assert "carrier lost (DCD dropped)" in log, lab.tail()
+    # the tty was hung up as a modem line is: pppd saw the hangup first, and did not end the link
+    # by sending Terminate-Requests over the dead line (with SIGHUP alone: "Connection terminated",
+    # 3 s later, before "Modem hangup")
+    after = log.split("carrier lost (DCD dropped)", 1)[1]
+    assert after.index("pppd: Modem hangup") < after.index("pppd: Connection terminated"), lab.tail()
     assert "RI pulse" in log and lab.file("ring") == "ring"
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"] and results["rc"] == 0
     assert results["took"] < 15, "redialled well before any LCP echo could have noticed"
