@@ -14,6 +14,7 @@ import serial
 from bg_pppd.emulator import Emulator, Scenario
 from bg_pppd.emulator.atparse import split_commands, split_extended
 from bg_pppd.emulator.control import call as control
+from bg_pppd.emulator.lcp import TerminateAckWatch
 
 from .conftest import ROOT
 from .modemport import Port
@@ -336,6 +337,41 @@ def test_network_ends_the_call(emu_port):
     assert port.read_for(0.3) == b"\r\nNO CARRIER\r\n"
     assert emu.status()["mode"] == "command"
     assert port.cmd("AT") == b"\r\nOK\r\n"
+
+
+def hdlc(packet: bytes) -> bytes:
+    """An async HDLC frame as pppd sends LCP: every control character escaped (FCS not checked)."""
+    body = b"".join(bytes([0x7D, b ^ 0x20]) if b < 0x20 or b in (0x7D, 0x7E) else bytes([b])
+                    for b in packet + b"\x12\x34")
+    return b"~" + body + b"~"
+
+
+TERM_REQ = hdlc(b"\xff\x03\xc0\x21\x05\x02\x00\x04")
+TERM_ACK = hdlc(b"\xff\x03\xc0\x21\x06\x02\x00\x04")
+CONF_ACK = hdlc(b"\xff\x03\xc0\x21\x02\x01\x00\x04")
+
+
+def test_terminate_ack_watch():
+    assert TerminateAckWatch().feed(TERM_ACK)
+    assert not TerminateAckWatch().feed(TERM_REQ + CONF_ACK + hdlc(b"\x21\x45\xc0\x21\x06" + b"x" * 40))
+    split = TerminateAckWatch()
+    assert not split.feed(CONF_ACK + TERM_ACK[:4]) and split.feed(TERM_ACK[4:]), "a frame split in two reads"
+
+
+def test_the_module_ends_the_call_once_it_acked_the_hosts_terminate_request(emu_port):
+    """The module is the host's PPP peer: Terminate-Ack sent, the call is over (no lcp-restart wait)."""
+    emu, port = emu_port(echo=False)
+    dial(port)
+    port.send(TERM_REQ)
+    emu.loop.call(lambda: emu.modem.network_data(CONF_ACK))
+    assert port.read_for(0.3) == CONF_ACK and emu.status()["session"], "other LCP frames end nothing"
+    emu.loop.call(lambda: emu.modem.network_data(TERM_ACK))
+    assert port.read_for(0.3) == TERM_ACK + b"\r\nNO CARRIER\r\n"
+    assert emu.status()["mode"] == "command" and not emu.status()["session"]
+    assert port.cmd("AT") == b"\r\nOK\r\n"
+    dial(port)
+    emu.loop.call(lambda: emu.modem.network_data(TERM_ACK))
+    assert port.read_for(0.3).endswith(b"NO CARRIER\r\n"), "again on the next call"
 
 
 def test_dtr_command_mode_with_d1(emu_port):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .atparse import split_commands, split_extended
+from .lcp import TerminateAckWatch
 from .scenario import Scenario
 
 GUARD = 1.0          # +++ guard time, before and after (vendor: at least 1 s)
@@ -98,6 +99,8 @@ class Modem:
         self.sc, self.io = scenario, io
         self.power = "off"            # off | booting | on | hung
         self.session = False          # a PPP data call exists (data mode or escaped)
+        self.sessions = 0             # calls so far: a timer from an ended call does nothing
+        self.lcp_end: TerminateAckWatch | None = None
         self.generation = 0           # bumps on power loss: stale timers do nothing
         self.sim = scenario.sim
         self.pin, self.puk = scenario.pin, scenario.puk
@@ -473,6 +476,15 @@ class Modem:
     def network_data(self, data: bytes) -> None:
         if self.session and self.call_ch.mode == "data" and self.power == "on":
             self.io.write(data, self.call_ch.name)
+            if self.lcp_end is not None and self.lcp_end.feed(data):
+                self.lcp_end = None  # once per session
+                session = self.sessions
+                self._later(self.sc.scaled("hangup_delay"), lambda: self._ppp_terminated(session))
+
+    def _ppp_terminated(self, session: int) -> None:
+        """The host's LCP Terminate-Request was acknowledged: the data call is over."""
+        if self.session and self.sessions == session:
+            self._end_session("PPP terminated", result="NO CARRIER" if self.sc.no_carrier_on_end else None)
 
     def network_closed(self) -> None:
         if self.session:
@@ -610,6 +622,8 @@ class Modem:
 
         def connected() -> None:
             self.session = True
+            self.sessions += 1
+            self.lcp_end = TerminateAckWatch()
             self._enter_data_mode()
             self.io.log("event", "data mode")
             self.io.network_start()
