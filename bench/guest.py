@@ -26,13 +26,13 @@ CONNECT ''
 PHASES: dict[str, list[float]] = {}
 
 
-def time_until(proc: subprocess.Popen, marker: str, timeout: float = 60) -> float:
-    """Seconds from now until ``marker`` appears in the process's output."""
+def time_until(proc: subprocess.Popen, marker: str, timeout: float = 60, phases: bool = False) -> float:
+    """Seconds from now until ``marker`` appears in the process's output (``phases``: bg-pppd's)."""
     start = time.monotonic()
     for line in proc.stdout:
         with open(g.WORK / "bench-output.log", "a") as out:
             out.write(line)
-        for phase in ("to preflight", "to dialing", "CONNECT", "local  IP"):
+        for phase in ("to preflight", "to dialing", "CONNECT", "local  IP") if phases else ():
             if phase in line:
                 PHASES.setdefault(phase, []).append(time.monotonic() - start)
         if marker in line:
@@ -69,7 +69,7 @@ def classic(link: Path) -> float:
 def up_once(profile: Path) -> tuple[float, subprocess.Popen]:
     proc = subprocess.Popen(["ip", "netns", "exec", "client", g.PY, "-m", "bg_pppd", "up", str(profile)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=g.env())
-    return time_until(proc, "to connected"), proc
+    return time_until(proc, "to connected", phases=True), proc
 
 
 def main() -> None:
@@ -114,7 +114,9 @@ recovery:
     time.sleep(3)  # past stable_after: the drop is redialled at once
     ctl = str(link) + ".control"
     subprocess.run([g.PY, "-m", "bg_pppd.emulator.control", ctl, "drop"], env=g.env(), capture_output=True)
-    figures["drop_to_ip_again_s"] = time_until(proc, "to connected")
+    figures["drop_to_redial_s"] = time_until(proc, "from waiting to preflight")  # detected, pppd gone
+    figures["redial_s"] = time_until(proc, "to connected")
+    figures["drop_to_ip_again_s"] = figures["drop_to_redial_s"] + figures["redial_s"]
     # the supervisor's footprint while connected
     pid = proc.pid
     # ip netns exec execs python: the pid is the daemon's

@@ -71,7 +71,9 @@ def main() -> int:
           f"{figures['rounds']})")
     print(f"bg-pppd up to IP           {figures['bg_pppd_up_to_ip_s'] * 1000:7.0f} ms "
           f"({figures['overhead_pct']:+.1f} %)")
-    print(f"network drop to IP again   {figures['drop_to_ip_again_s'] * 1000:7.0f} ms (DCD via AT&C1)")
+    print(f"network drop to IP again   {figures['drop_to_ip_again_s'] * 1000:7.0f} ms (DCD via AT&C1): "
+          f"{figures['drop_to_redial_s'] * 1000:.0f} ms to the redial's start, the redial "
+          f"{figures['redial_s'] * 1000:.0f} ms")
     print(f"supervisor RSS connected   {figures['rss_mb']:7.1f} MB")
     print(f"supervisor CPU, 30 s up    {figures['connected_cpu_s_per_30s']:7.3f} s "
           f"({figures['connected_cpu_pct']:.2f} %)")

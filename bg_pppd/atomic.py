@@ -7,7 +7,6 @@ must not cost the recovery ladder.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -22,11 +21,22 @@ def symlink(target: str, link: Path) -> None:
     tmp.replace(link)
 
 
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """A new file beside ``target`` (tempfile's mkstemp, without its imports on the start-up path)."""
+    for attempt in range(100):
+        tmp = str(target.with_name(f".{target.name}.{os.getpid()}.{attempt}.tmp"))
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+        except FileExistsError:
+            continue  # left by a process that died with our pid, or another thread's write
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
 def write(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o600) -> Path:
     """Write via a temporary file in the same directory, fsync, rename over ``path``."""
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = _create_temporary(target)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:

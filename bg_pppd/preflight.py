@@ -9,7 +9,6 @@ number of times.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -247,6 +246,8 @@ class Preflight:
         return self.state_dir / f"{self.p.name}.rejected-pin" if self.state_dir else None
 
     def _pin_digest(self, iccid: str) -> str:
+        import hashlib  # only on the PIN path: OpenSSL's load is slow on small boards
+
         return hashlib.sha256(f"{iccid}:{self.p.sim.pin}".encode()).hexdigest()
 
     def step_sim(self) -> str:

@@ -151,21 +151,21 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
     }
     paths = Rendered(out, out / PEER, out / CONNECT, out / DISCONNECT)
     stamp = out / ".stamp"
-    digest = _digest(context)
-    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text() == digest:
+    source = _rendered_from(context)
+    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text() == source:
         return paths  # unchanged: no need to load Jinja2 (start-up time and memory on small boards)
     env = _env()
     for name, path in zip((PEER, CONNECT, DISCONNECT), paths.paths):
         atomic.write(path, env.get_template(f"{name}.j2").render(**context), mode=0o600)
-    atomic.write(stamp, digest, mode=0o600)
+    atomic.write(stamp, source, mode=0o600)
     return paths
 
 
-def _digest(context: dict) -> str:
-    import hashlib
+def _rendered_from(context: dict) -> str:
+    """What the files are rendered from, kept whole in the stamp (0600, beside the peer file with
+    the same secrets): comparing it needs no hash, and hashlib's OpenSSL load costs start-up time."""
     import json
 
-    h = hashlib.sha256(json.dumps(context, sort_keys=True).encode())
-    for name in (PEER, CONNECT, DISCONNECT):
-        h.update((templates_dir() / f"{name}.j2").read_bytes())
-    return h.hexdigest()
+    parts = [json.dumps(context, sort_keys=True)]
+    parts += [(templates_dir() / f"{name}.j2").read_text() for name in (PEER, CONNECT, DISCONNECT)]
+    return "\n".join(parts)

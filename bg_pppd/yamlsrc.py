@@ -28,7 +28,8 @@ def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
     import yaml  # imported here: `status` and `down` must start fast and never parse YAML
 
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's parser when PyYAML has it: the same nodes and marks, parsed in C
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

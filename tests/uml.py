@@ -17,8 +17,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 UML = shutil.which("linux.uml")
 SHIM_SRC = Path(__file__).parent / "lab" / "umlfpu.c"
@@ -39,6 +37,8 @@ def why_no_uml() -> str | None:
 
 
 def skip_without_uml():
+    import pytest  # here: bench/run.py uses this module without pytest
+
     reason = why_no_uml()
     if reason:
         print(f"\n*** UML lab unavailable: {reason}; real-link tests SKIPPED ***", file=sys.stderr)
