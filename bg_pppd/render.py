@@ -152,7 +152,7 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
     paths = Rendered(out, out / PEER, out / CONNECT, out / DISCONNECT)
     stamp = out / ".stamp"
     source = _rendered_from(context)
-    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text() == source:
+    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text(encoding="utf-8") == source:
         return paths  # unchanged: no need to load Jinja2 (start-up time and memory on small boards)
     env = _env()
     for name, path in zip((PEER, CONNECT, DISCONNECT), paths.paths):
@@ -167,5 +167,5 @@ def _rendered_from(context: dict) -> str:
     import json
 
     parts = [json.dumps(context, sort_keys=True)]
-    parts += [(templates_dir() / f"{name}.j2").read_text() for name in (PEER, CONNECT, DISCONNECT)]
+    parts += [(templates_dir() / f"{name}.j2").read_text(encoding="utf-8") for name in (PEER, CONNECT, DISCONNECT)]
     return "\n".join(parts)
