@@ -21,9 +21,11 @@ def test_write_replaces_whole_with_the_mode_and_leaves_nothing_behind(tmp_path):
 
 def test_a_stale_temporary_name_is_stepped_over(tmp_path):
     path = tmp_path / "s"
-    (tmp_path / f".s.{os.getpid()}.0.tmp").write_text("left by a process that died with our pid")
+    stale = tmp_path / f".s.{os.getpid()}.0.tmp"
+    stale.write_text("left by a process that died with our pid")
     atomic.write(path, "x")
     assert path.read_text() == "x"
+    assert stale.read_text() == "left by a process that died with our pid", "never written through"
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

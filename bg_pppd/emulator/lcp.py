@@ -34,7 +34,8 @@ class TerminateAckWatch:
         self.tail = b""  # a frame's start split across two chunks
 
     def feed(self, data: bytes) -> bool:
-        buf, self.tail = self.tail + data, (self.tail + data)[-16:]
+        buf = self.tail + data
+        self.tail = buf[-16:]
         if b"\xc0\x21" not in buf:  # no LCP frame here: the common case costs one search
             return False
         return any(unescape(frame[:16]).startswith(TERMINATE_ACK) for frame in buf.split(FLAG))
