@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tests import uml_guest as g
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CLASSIC_CHAT = """ABORT BUSY
 ABORT 'NO CARRIER'
 ABORT ERROR
@@ -74,6 +73,7 @@ def up_once(profile: Path) -> tuple[float, subprocess.Popen]:
 
 def main() -> None:
     g.lab_setup(sys.argv[1])
+    rounds = int(sys.argv[2])
     link = g.emulator({"time_scale": 0.05})
     profile = g.profile(f"""modem:
   port: {link}
@@ -91,13 +91,13 @@ recovery:
     for name, cmd in (("guest_python_pass_s", [g.PY, "-c", "pass"]),
                       ("guest_help_s", [g.PY, "-m", "bg_pppd", "--help"])):
         runs = []
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.monotonic()
             subprocess.run(cmd, capture_output=True, env=g.env())
             runs.append(time.monotonic() - t0)
         figures[name] = statistics.median(runs)
     classic_times, up_times = [], []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         settle(link)
         classic_times.append(classic(link))
         settle(link)
@@ -107,6 +107,8 @@ recovery:
         proc.wait(60)
     figures["classic_pppd_to_ip_s"] = statistics.median(classic_times)
     figures["bg_pppd_up_to_ip_s"] = statistics.median(up_times)
+    figures["classic_range_s"] = [min(classic_times), max(classic_times)]
+    figures["up_range_s"] = [min(up_times), max(up_times)]
     figures["overhead_pct"] = 100 * (figures["bg_pppd_up_to_ip_s"] / figures["classic_pppd_to_ip_s"] - 1)
 
     settle(link)
@@ -133,7 +135,7 @@ recovery:
     figures["rss_mb"] = rss / 1024
     proc.terminate()
     proc.wait(60)
-    figures["rounds"] = ROUNDS
+    figures["rounds"] = rounds
     figures["phases"] = {k: statistics.median(v) for k, v in PHASES.items()}
     (g.WORK / "bench.json").write_text(json.dumps(figures))
     g.RESULTS.update(figures)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bg-pppd benchmark: prints figures measured on a real PPP link in the UML lab and on this host.
 
-    python3 bench/run.py            # about 2 minutes
+    python3 bench/run.py            # about 2 minutes; BENCH_ROUNDS=N (default 5) start-to-IP rounds
 
 - time from start to IP up: `bg-pppd up` (pre-flight included) vs plain `pppd` with a classic
   hand-written chat script, on the same virtual module (median of BENCH_ROUNDS, default 5);
@@ -52,7 +52,9 @@ def main() -> int:
             print(f"UML lab unavailable ({reason}): link figures skipped")
             return 1
         init = work / "init.sh"
-        init.write_text(INIT.format(root=ROOT, python=py, driver=f"{ROOT}/bench/guest.py {work}", work=work))
+        rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+        init.write_text(INIT.format(root=ROOT, python=py, driver=f"{ROOT}/bench/guest.py {work} {rounds}",
+                                    work=work))
         init.chmod(0o755)
         env = {**os.environ, "LD_PRELOAD": shim(work)}
         with open(work / "console.txt", "wb") as console:
@@ -67,18 +69,24 @@ def main() -> int:
         except FileNotFoundError:
             print((work / "driver.out").read_text() if (work / "driver.out").exists() else "no output")
             return 1
+    def spread(key: str) -> str:
+        low, high = figures[key]
+        return f"{low * 1000:.0f}-{high * 1000:.0f} ms"
     print(f"plain pppd + chat to IP    {figures['classic_pppd_to_ip_s'] * 1000:7.0f} ms (median of "
-          f"{figures['rounds']})")
+          f"{figures['rounds']}, {spread('classic_range_s')})")
     print(f"bg-pppd up to IP           {figures['bg_pppd_up_to_ip_s'] * 1000:7.0f} ms "
-          f"({figures['overhead_pct']:+.1f} %)")
+          f"({figures['overhead_pct']:+.1f} %, {spread('up_range_s')})")
     print(f"network drop to IP again   {figures['drop_to_ip_again_s'] * 1000:7.0f} ms (DCD via AT&C1): "
           f"{figures['drop_to_redial_s'] * 1000:.0f} ms to the redial's start, the redial "
           f"{figures['redial_s'] * 1000:.0f} ms")
     print(f"supervisor RSS connected   {figures['rss_mb']:7.1f} MB")
     print(f"supervisor CPU, 30 s up    {figures['connected_cpu_s_per_30s']:7.3f} s "
           f"({figures['connected_cpu_pct']:.2f} %)")
+    floor = figures["guest_python_pass_s"] / figures["classic_pppd_to_ip_s"] * 100
     print(f"in the guest: python3 -c pass {figures['guest_python_pass_s'] * 1000:.0f} ms, "
           f"bg-pppd --help {figures['guest_help_s'] * 1000:.0f} ms (UML's hostfs makes imports slow)")
+    print(f"floor for any Python wrapper here: the bare interpreter's start is {floor:.0f} % of plain "
+          f"pppd's time to IP")
     print("phases of bg-pppd up (s from start, medians): " +
           ", ".join(f"{k} {v:.2f}" for k, v in figures["phases"].items()))
     return 0

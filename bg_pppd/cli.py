@@ -84,9 +84,32 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         return EXIT_PROFILE
 
 
+def _columns() -> int:
+    """The terminal's width, as shutil.get_terminal_size() finds it, without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own, told the width: left alone it imports shutil (and bz2 and lzma with it)
+    on every add_argument, which `up` would pay for before it dials."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bg-pppd",
+        formatter_class=_Formatter,
         description="Bring a Quectel BG95/BG77/BG600L online over PPP and keep it online.",
         epilog="PROFILE is a YAML file, or a name looked up as /etc/bg-pppd/NAME.yaml.",
     )
@@ -101,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str):
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, formatter_class=_Formatter)
         p.set_defaults(func=func)
         return p
 

@@ -10,18 +10,18 @@ resolvectl) is a logged error, never a failure of the link.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from . import atomic
+from .programs import find
 
 log = logging.getLogger("bg_pppd")
 
 
 def _run(profile: str, argv: list[str], stdin: str | None = None) -> None:
-    tool = shutil.which(argv[0], path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin:/usr/bin:/sbin:/bin"]))
+    import subprocess  # only DNS modes that run a tool need it
+
+    tool = find(argv[0])
     if not tool:
         log.error("%s: dns: %s is not installed; DNS servers not applied", profile, argv[0])
         return

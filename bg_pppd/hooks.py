@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -30,6 +29,7 @@ def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
     """Start the hook in its own thread; ``extra`` adds event-specific variables (BG_PPPD_URCS)."""
     if not argv:
         return None
+    import subprocess  # not on the way to the first dial: only profiles with hooks need it
 
     def go() -> None:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import termios
 from collections.abc import Iterator
 from typing import Protocol
@@ -36,6 +35,8 @@ def watch_port(port: str) -> Iterator[dict[str, bool]]:
 
 
 def _watch_emulator(path: str) -> Iterator[dict[str, bool]]:
+    import socket  # only the emulator's lines are a socket
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(path)
         sock.sendall(b'{"op": "watch"}\n')

@@ -7,7 +7,6 @@ runs. Does nothing when not started by systemd (no $NOTIFY_SOCKET).
 from __future__ import annotations
 
 import os
-import socket
 
 
 def notify(**fields: str) -> bool:
@@ -16,6 +15,8 @@ def notify(**fields: str) -> bool:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
+    import socket  # only under systemd: socket is a slow import on a small board
+
     message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

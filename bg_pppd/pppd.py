@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from .programs import find
 
 # pppd(8) EXIT STATUS
 EXIT_MEANING = {
@@ -31,8 +32,7 @@ PERMANENT = {2: "fix the profile (pppd rejected an option)", 3: "run bg-pppd as 
 
 
 def find_pppd() -> str:
-    return shutil.which("pppd", path=os.pathsep.join(
-        [os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])) or "/usr/sbin/pppd"
+    return find("pppd") or "/usr/sbin/pppd"
 
 
 @dataclass

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import errno
 import math
-import shutil
 import socket
 import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from .programs import find
 
 DAY = 86400.0
 PING_PAYLOAD = 16  # bytes of ICMP payload: enough to match the reply, cheap on the air
@@ -70,7 +71,7 @@ def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
     """One probe through ``interface``; (reachable, why not)."""
     host, port = parse_target(target)
     if port is None:
-        ping = shutil.which("ping") or "/bin/ping"
+        ping = find("ping") or "/bin/ping"
         args = [ping, "-c", "1", "-s", str(PING_PAYLOAD), "-W", str(max(1, math.ceil(timeout)))]
         if interface:
             args += ["-I", interface]

@@ -7,7 +7,6 @@ user fixes a profile in one go. Defaults follow the vendor's PPP procedure.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import stat
@@ -247,6 +246,8 @@ class _Checker:
     def unknown(self, data: dict, known: Any, path: tuple[str, ...]) -> None:
         for k in data:
             if k not in known:
+                import difflib  # only a misspelt key needs it
+
                 near = difflib.get_close_matches(k, list(known), n=1, cutoff=0.6)
                 hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(known)}"
                 self.problem((*path, k), f"unknown key{hint}")

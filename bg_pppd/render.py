@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic
 from .profile import Profile
+from .programs import find
 from .quoting import chat_string, pppd_word, shell_command
 from .resources import templates_dir
 
@@ -37,8 +37,7 @@ class Rendered:
 
 
 def find_chat() -> str:
-    return shutil.which("chat", path=os.pathsep.join(
-        [os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])) or "/usr/sbin/chat"
+    return find("chat") or "/usr/sbin/chat"
 
 
 def _env():

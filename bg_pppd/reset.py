@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import threading
 from collections.abc import Callable
 
@@ -44,7 +43,7 @@ class Resetter:
                 channel = self._at_reset() if method == "at" else self._command_reset()
                 self._wait_back(channel)
                 return method
-            except (BgPppdError, OSError, subprocess.SubprocessError) as exc:
+            except (BgPppdError, OSError) as exc:
                 errors.append(f"{method}: {exc}")
                 log.warning("%s: reset by %s failed: %s", self.p.name, method, exc)
         raise ResetFailed("; ".join(errors))
@@ -74,9 +73,14 @@ class Resetter:
         return channel
 
     def _command_reset(self) -> AtChannel | None:
+        import subprocess  # only this method runs a program
+
         argv = list(self.p.recovery.reset_command)
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=self.p.recovery.boot_timeout)
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=self.p.recovery.boot_timeout)
+        except subprocess.TimeoutExpired:
+            raise ResetFailed(f"{argv[0]} did not finish within {self.p.recovery.boot_timeout:g} s") from None
         if result.returncode:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
             raise ResetFailed(f"{argv[0]} exited {result.returncode} {tail[0]}")

@@ -99,8 +99,9 @@ class RealSystem:
     # ----- pppd ------------------------------------------------------------------------------
 
     def start_pppd(self, post: Post, info: LinkInfo) -> None:
-        # pppd prints the addresses, then the DNS servers, in one burst: report the link
-        # up once the burst is over, so that status, DNS and on_up see all of it.
+        # pppd prints the addresses, then the primary and secondary DNS server, in one burst:
+        # report the link up once the burst is over, so that status, DNS and on_up see all of
+        # it. The secondary is pppd's last line; after the primary another may still come.
         posted = threading.Event()
         timer: list[threading.Timer] = []
 
@@ -123,7 +124,7 @@ class RealSystem:
             if parse_line(info, line):
                 settle(0.5 if self.p.ppp.use_peer_dns else 0.0)
             elif info.up and "DNS address" in line and not posted.is_set():
-                settle(0.05)
+                settle(0.0 if "secondary DNS" in line else 0.05)
 
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
