@@ -133,7 +133,10 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
 
     ``set_context``: the connect script sets the APN itself, so the files work
     with a plain ``pppd file``; ``up`` turns it off because its pre-flight has
-    already set the context (and writes it only when it differs).
+    already set the context (and writes it only when it differs). Only a script
+    that sends the APN turns echo off first: the APN's echo could hold an ABORT
+    word, while the echoes of AT and ATD*99# cannot, so ``up``'s script saves
+    that exchange (a USB module's modem port keeps its own echo setting anyway).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -47,15 +47,30 @@ def test_connect_script_for_up_leaves_the_context_alone(tmp_path, write_profile)
     with Emulator(FAST) as emu:
         out = rendered(tmp_path, write_profile, emu.device, set_context=False)
         assert run_chat(out.connect, emu.device).returncode == 0
-        assert emu.commands() == ["AT", "ATE0", "ATD*99#"]
+        assert emu.commands() == ["AT", "ATD*99#"]  # the module echoes: chat matches through it
+        assert emu.status()["mode"] == "data"
 
 
+def test_an_apn_holding_an_abort_word_is_sent_with_echo_off(tmp_path, write_profile):
+    """Why the standalone script turns echo off: the echo of this APN would abort chat."""
+    with Emulator(FAST) as emu:
+        out = rendered(tmp_path, write_profile, emu.device, apn="BUSY.ERROR")
+        result = run_chat(out.connect, emu.device)
+        assert result.returncode == 0, result.stderr
+        assert emu.commands() == ["AT", "ATE0", 'AT+CGDCONT=1,"IP","BUSY.ERROR"', "ATD*99#"]
+    out.connect.write_text(out.connect.read_text().replace("OK ATE0\n", ""))
+    with Emulator(FAST) as emu:
+        assert run_chat(out.connect, emu.device).returncode in (6, 8)  # echo on: ERROR / BUSY
+        assert "ATD*99#" not in emu.commands()
+
+
+@pytest.mark.parametrize("set_context", [True, False], ids=["standalone", "up-echo-on"])
 @pytest.mark.parametrize("result_text, exit_code", [
     ("NO CARRIER", 4), ("NO DIALTONE", 5), ("ERROR", 6), ("NO ANSWER", 7), ("BUSY", 8),
 ])
-def test_connect_script_aborts_on_failures(tmp_path, write_profile, result_text, exit_code):
+def test_connect_script_aborts_on_failures(tmp_path, write_profile, result_text, exit_code, set_context):
     with Emulator({**FAST, "dial_results": [result_text]}) as emu:
-        out = rendered(tmp_path, write_profile, emu.device)
+        out = rendered(tmp_path, write_profile, emu.device, set_context=set_context)
         result = run_chat(out.connect, emu.device)
         assert result.returncode == exit_code, result.stderr  # chat: 4 + index of the ABORT string
         assert emu.status()["mode"] == "command"
