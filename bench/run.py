@@ -76,6 +76,8 @@ def main() -> int:
           f"{figures['rounds']}, {spread('classic_range_s')})")
     print(f"bg-pppd up to IP           {figures['bg_pppd_up_to_ip_s'] * 1000:7.0f} ms "
           f"({figures['overhead_pct']:+.1f} %, {spread('up_range_s')})")
+    print(f"  of which pppd's start to IP {figures['up_pppd_to_ip_s'] * 1000:5.0f} ms "
+          f"({100 * (figures['up_pppd_to_ip_s'] / figures['classic_pppd_to_ip_s'] - 1):+.1f} % against plain pppd)")
     print(f"network drop to IP again   {figures['drop_to_ip_again_s'] * 1000:7.0f} ms (DCD via AT&C1): "
           f"{figures['drop_to_redial_s'] * 1000:.0f} ms to the redial's start, the redial "
           f"{figures['redial_s'] * 1000:.0f} ms")

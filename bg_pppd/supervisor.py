@@ -10,12 +10,12 @@ Each state owns at most one timer, set when the state is entered.
 from __future__ import annotations
 
 import logging
-import queue
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Protocol
 
 from .errors import EXIT_OK
+from .eventqueue import EventQueue
 from .pppd import PERMANENT, LinkInfo, describe_exit
 from .profile import Profile
 from .radio import RADIO_KEYS, summary
@@ -91,7 +91,7 @@ class Supervisor:
         r = profile.recovery
         self.policy = Policy(r.dial_attempts, r.retry_wait, tuple(r.reset_waits), r.stable_after)
         self.ladder = ladder or Ladder()
-        self.events: queue.Queue[tuple[Ev, Any]] = queue.Queue()
+        self.events: EventQueue[tuple[Ev, Any]] = EventQueue()
         self.state = State.STOPPED
         self.since = 0.0
         self.timer_at: float | None = None
@@ -165,15 +165,14 @@ class Supervisor:
         wait = self.next_timeout()
         if max_wait is not None:
             wait = max_wait if wait is None else min(wait, max_wait)
-        try:
-            ev, data = self.events.get(block=block, timeout=wait) if block else self.events.get_nowait()
-        except queue.Empty:
+        item = self.events.get(wait if block else 0.0)
+        if item is None:
             if self.timer_at is not None and self.sys.clock() >= self.timer_at:
                 self.timer_at = None
                 self.dispatch(Ev.TIMER)
                 return True
             return False
-        self.dispatch(ev, data)
+        self.dispatch(*item)
         return True
 
     def start(self) -> None:

@@ -64,6 +64,7 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        sup.events.wake_on_signals()  # whichever thread the kernel hands the signal to
         interval = notify.watchdog_interval()
         last_ping = [0.0]
 
@@ -71,7 +72,10 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
             if interval and time.monotonic() - last_ping[0] >= interval:
                 notify.notify(watchdog="1")
                 last_ping[0] = time.monotonic()
-        code = sup.run(tick=tick if interval else None, tick_every=interval)
+        try:
+            code = sup.run(tick=tick if interval else None, tick_every=interval)
+        finally:
+            sup.events.wake_on_signals(False)
         notify.notify(stopping="1")
         return code
     finally:

@@ -25,7 +25,7 @@ MANIFEST = {
     "dataclasses": "core", "enum": "core", "errno": "core", "functools": "core", "heapq": "core",
     "itertools": "core", "math": "core", "os": "core", "pathlib": "core", "re": "core",
     "selectors": "core", "shutil": "core", "signal": "core", "stat": "core", "subprocess": "core",
-    "sys": "core", "threading": "core", "time": "core", "typing": "core", "select": "core",
+    "sys": "core", "threading": "core", "time": "core", "typing": "core", "select": "core", "weakref": "core",
     "fcntl": "fcntl", "hashlib": "crypt", "difflib": "difflib", "socket": "io", "tempfile": "io",
     "termios": "io", "json": "json", "logging": "logging", "shlex": "shell", "tty": "terminal",
     "pty": "terminal", "queue": "threading", "random": "math", "datetime": "datetime",

@@ -55,5 +55,4 @@ RDEPENDS:${PN} = "\
     python3-sh \
     python3-shell \
     python3-terminal \
-    python3-threading \
 "
