@@ -7,9 +7,10 @@ import json
 import sys
 from typing import TextIO
 
-from .errors import BgPppdError
+from .errors import EXIT_FAILURE, BgPppdError, printable
 from .preflight import Preflight, Report
 from .profile import Profile
+from .runfiles import AlreadyRunning, RunDir, prepare_state_dir
 
 
 def _progress(stream: TextIO):
@@ -37,7 +38,37 @@ def human(report: Report) -> str:
     return "\n".join(lines)
 
 
-def run(profile: Profile, state_dir: str, as_json: bool) -> int:
+def run(profile: Profile, state_dir: str, as_json: bool, run_dir: str | None = None) -> int:
+    """The pre-flight, never while ``up`` runs this profile or uses one of its ports (it would
+    talk on a port that pppd or another pre-flight owns): then exit 1 at once, saying so."""
+    lock = RunDir(run_dir, profile.name) if run_dir else None
+    try:
+        if lock:
+            lock.hold_for_check(profile.modem.port, profile.modem.ppp_port)
+    except AlreadyRunning as exc:
+        return _refused(profile, as_json, str(exc))
+    except PermissionError as exc:
+        return _refused(profile, as_json, f"cannot tell whether bg-pppd up is running: {exc.filename}: "
+                                          f"{exc.strerror} (run as root, or give the --run-dir of up)")
+    try:
+        note = prepare_state_dir(state_dir)
+        if note:
+            print(printable(f"warning: {note}: a rejected PIN cannot be remembered"), file=sys.stderr)
+        return _check(profile, state_dir, as_json)
+    finally:
+        if lock:
+            lock.release()
+
+
+def _refused(profile: Profile, as_json: bool, reason: str) -> int:
+    if as_json:
+        report = Report(profile.name, profile.modem.port, error=reason, exit_code=EXIT_FAILURE)
+        print(json.dumps(dataclasses.asdict(report), indent=None))
+    print(printable(f"bg-pppd: {profile.name}: {reason}"), file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _check(profile: Profile, state_dir: str, as_json: bool) -> int:
     show = _progress(sys.stderr) if sys.stderr.isatty() and not as_json else None
     pre = Preflight(profile, state_dir=state_dir, on_step=show)
     try:
@@ -52,5 +83,5 @@ def run(profile: Profile, state_dir: str, as_json: bool) -> int:
     elif code == 0:
         print(human(report))
     if code:
-        print(f"bg-pppd: {profile.name}: {report.error}", file=sys.stderr)
+        print(printable(f"bg-pppd: {profile.name}: {report.error}"), file=sys.stderr)
     return code

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_FAILURE, EXIT_PROFILE, BgPppdError
+from .errors import EXIT_FAILURE, EXIT_PROFILE, BgPppdError, ProfileError, printable
 
 RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
@@ -24,7 +24,7 @@ def _load(args: argparse.Namespace):
 
     loaded = profile.load(args.profile)
     for warning in loaded.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(printable(f"warning: {warning}"), file=sys.stderr)
     return loaded
 
 
@@ -39,14 +39,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
     loaded = _load(args)
     out = args.out or os.path.join(args.run_dir, loaded.name)
     for path in render.render(loaded, out).paths:
-        print(path)
+        print(printable(path))
     return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from . import checkcmd
 
-    return checkcmd.run(_load(args), args.state_dir, args.json)
+    return checkcmd.run(_load(args), args.state_dir, args.json, args.run_dir)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -82,6 +82,31 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"bg-pppd emulate: {exc}", file=sys.stderr)
         return EXIT_PROFILE
+
+
+class UsageError(BgPppdError):
+    exit_code = EXIT_PROFILE
+
+
+def _check_dirs(args: argparse.Namespace) -> None:
+    """Directory names end up in pppd's and chat's files, and in one-line messages: no control
+    characters (a newline would start a new option, or forge a line of output)."""
+    for option in ("run_dir", "state_dir", "out"):
+        value = getattr(args, option, None)
+        if value and printable(value) != value:
+            raise UsageError(f"bg-pppd: --{option.replace('_', '-')}: {value!r} holds a "
+                             "control character (newline, tab, ...): choose another directory name")
+
+
+def _timeout(text: str) -> float:
+    """``down --timeout``: a number of seconds, finite and not negative (nan would never end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, and finite: {text!r}")
+    return value
 
 
 def _columns() -> int:
@@ -134,15 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
     p = command("check", _cmd_check, "pre-flight only: sync, SIM, PDP context, registration; report "
-                "(exit 0 ready, 10 no response, 11 SIM, 12 denied, 13 not registered)")
+                "(exit 0 ready, 1 up runs it or other, 2 profile, 10 no response, 11 SIM, 12 denied, "
+                "13 not registered)")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("up", _cmd_up, "pre-flight, dial, run and supervise pppd until SIGTERM/SIGINT or down")
     p.add_argument("profile", metavar="PROFILE")
     p = command("down", _cmd_down, "stop the running up for PROFILE cleanly and wait for it")
     p.add_argument("profile", metavar="PROFILE")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
-    p = command("status", _cmd_status, "the supervisor's state (exit 3 when not running)")
+    p.add_argument("--timeout", type=_timeout, default=60.0, help="seconds to wait (default 60)")
+    p = command("status", _cmd_status, "the supervisor's state (exit 3 when not running, 4 when it "
+                "cannot be read)")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")
@@ -156,15 +183,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a C program in the same place
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:
+            sys.stdout.flush()  # --help, --version: their output (or its broken pipe), then their exit
+            raise
+        _check_dirs(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `status | head -3`: the reader has gone, which is not an error to print
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except BgPppdError as exc:
-        print(f"bg-pppd: {exc}" if exc.exit_code != 2 else str(exc), file=sys.stderr)
+        # a profile's problems are escaped one by one (each is a line); the rest is one line
+        text = str(exc) if isinstance(exc, ProfileError) else printable(exc)
+        _say(text if exc.exit_code == EXIT_PROFILE else f"bg-pppd: {text}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        print(f"bg-pppd: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        _say(printable(f"bg-pppd: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
         return EXIT_FAILURE
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, file=sys.stderr)
+    except BrokenPipeError:
+        pass
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's final flush would report the pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

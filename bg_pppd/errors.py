@@ -6,22 +6,51 @@ the docs agree on what each number means.
 
 from __future__ import annotations
 
+import errno
+import re
 from dataclasses import dataclass
 
 EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_PROFILE = 2
-EXIT_NOT_RUNNING = 3
+EXIT_FAILURE = 1             # also: another bg-pppd holds the profile or a port (up, check)
+EXIT_PROFILE = 2             # a profile error, an unsafe file or directory, a usage error
+EXIT_NOT_RUNNING = 3         # status: not running
+EXIT_UNKNOWN = 4             # status: the state cannot be read (LSB: "program status unknown")
 EXIT_NO_RESPONSE = 10
 EXIT_SIM = 11
 EXIT_DENIED = 12
 EXIT_NOT_REGISTERED = 13
 
 
+# C0 and C1 controls, DEL, the Unicode line separators, and the surrogates that stand for
+# undecodable bytes in file names: each could end a line or garble a terminal
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: object) -> str:
+    """``text`` for one line of output: a newline in a file name cannot forge another line."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
 class BgPppdError(Exception):
     """A failure with a one-line diagnosis and an exit status."""
 
     exit_code = EXIT_FAILURE
+
+
+class UnsafePath(BgPppdError, OSError):
+    """A file or directory that another user could change, where root would trust it.
+
+    An OSError too, so that code which survives a failing write (status, ladder)
+    survives this the same way.
+    """
+
+    exit_code = EXIT_PROFILE
+
+    def __init__(self, path: object, message: str):
+        OSError.__init__(self, errno.EPERM, message, str(path))
+
+    def __str__(self) -> str:
+        return printable(f"{self.filename}: {self.strerror}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +64,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return printable(text)
 
 
 class ProfileError(BgPppdError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import pppd_options, yamlsrc
+from . import atomic, pppd_options, yamlsrc
 from .errors import Problem, ProfileError
 from .schema import (
     Bool,
@@ -37,7 +37,18 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Underscores are seen on some private APNs; nothing else ever is.
 APN_RE = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,98}[A-Za-z0-9])?"
 SECRET_RE = r"[ -~]+"  # noqa: S105 - printable ASCII: quoted for pppd, never sent to chat
-DURATION = Number(0, 86400 * 7)
+WEEK = 86400 * 7
+# A profile is a few KB and a secret file one line: anything far bigger is a mistake (or
+# /dev/zero), refused before it costs a small board its memory.
+MAX_PROFILE_BYTES = 64 * 1024
+MAX_SECRET_BYTES = 1024
+# Floors for the waits that pace a loop: below them a failing module is polled, redialled or
+# reset without a pause. Tests scale waits down to these, not below.
+RETRY_WAIT = Number(0.5, WEEK, why="failed attempts would follow each other in a busy loop")
+STABLE_AFTER = Number(1, WEEK, why="a link that drops at once would count as stable and be "
+                                   "redialled at once, in a busy loop")
+RESET_WAIT = Number(1, WEEK, why="module resets would follow each other without a pause")
+REGISTRATION_TIMEOUT = Number(1, WEEK, why="no module registers that fast: every attempt would fail")
 
 CONFIG_DIR_ENV = "BG_PPPD_CONFIG_DIR"
 DEFAULT_CONFIG_DIR = "/etc/bg-pppd"
@@ -75,7 +86,7 @@ class Network:
     apn: str = key(Text(APN_RE, "an APN is letters, digits, dots, hyphens and underscores",
                         max_len=100), "")
     pdp_type: str = key(Choice("IP", "IPV6", "IPV4V6"), "IP")
-    registration_timeout: float = key(DURATION, 180)
+    registration_timeout: float = key(REGISTRATION_TIMEOUT, 180)
     poll_interval: float = key(Number(0.05, 600), 2, "how often registration is polled")
     technologies: tuple[str, ...] = key(
         ListOf(Choice("catm1", "nbiot", "egprs"), max_len=3, unique=True), (),
@@ -113,9 +124,9 @@ class Recovery:
     at_timeout: float = key(Number(0.01, 600), 60)
     dial_timeout: float = key(Number(1, 600), 180)
     dial_attempts: int = key(Number(1, 100, integer=True), 3)
-    retry_wait: float = key(DURATION, 10)
-    stable_after: float = key(DURATION, 60)
-    reset_waits: tuple[float, ...] = key(ListOf(DURATION, min_len=1), (600, 1800, 3600))
+    retry_wait: float = key(RETRY_WAIT, 10)
+    stable_after: float = key(STABLE_AFTER, 60)
+    reset_waits: tuple[float, ...] = key(ListOf(RESET_WAIT, min_len=1), (600, 1800, 3600))
     reset: tuple[str, ...] = key(ListOf(Choice("at", "command"), min_len=1, unique=True), ("at",))
     reset_command: tuple[str, ...] = key(CommandLine(), ())
     boot_timeout: float = key(Number(0.1, 600), 60, "how long a module may take to answer after a reset")
@@ -132,7 +143,9 @@ class Hooks:
 
 @dataclass(frozen=True)
 class Probe:
-    target: str = key(Text(r"[A-Za-z0-9.:\[\]-]+", "an IP address or host name, optionally :port"), "")
+    # never a leading "-": ping would take the target for an option
+    target: str = key(Text(r"[A-Za-z0-9.:\[\]][A-Za-z0-9.:\[\]-]*",
+                           "an IP address or host name, optionally :port (never starting with '-')"), "")
     interval: float = key(Number(0.1, 86400), 60)
     failures: int = key(Number(1, 100, integer=True), 3)
     timeout: float = key(Number(0.1, 60), 5, "seconds one probe may take")
@@ -143,7 +156,8 @@ class Probe:
 
 @dataclass(frozen=True)
 class Monitor:
-    interval: float = key(Number(0, 86400), 60, "seconds between radio queries while connected; 0 = off")
+    interval: float = key(Number(0.5, 86400, off=0, why="the queries would keep the AT port busy"), 60,
+                          "seconds between radio queries while connected; 0 = off")
     escape: bool = key(Bool(), False, "main UART: leave data mode with +++ for the queries, then ATO")
     read_urcs: bool = key(Bool(), False, "main UART: after an RI pulse, leave data mode to read the "
                                           "pending URCs for on_ring")
@@ -203,7 +217,7 @@ def load(arg: str | os.PathLike[str]) -> Profile:
     filename = str(path)
     name = profile_name(path)
     try:
-        raw = path.read_bytes()
+        raw = atomic.read_regular(path, MAX_PROFILE_BYTES)
     except OSError as exc:
         raise ProfileError([Problem(filename, None, "", f"cannot read: {exc.strerror}")]) from None
     try:
@@ -235,8 +249,10 @@ class _Checker:
             raise ProfileError(self.problems)
         self.unknown(data, SECTIONS, ())
         sections = {name: self.section(name, cls, data.get(name)) for name, cls in SECTIONS.items()}
+        self.check_trusted(self.path)
         if not self.problems:
             self.cross_check(sections)
+            self.check_programs(sections)
         if self.problems:
             raise ProfileError(self.problems)
         if sections["sim"].pin or sections["auth"].password:
@@ -338,14 +354,61 @@ class _Checker:
             if words[0] in seen:
                 self.problem(("ppp", "extra_options", str(index)), f"{words[0]!r} is given twice")
             seen.add(words[0])
+            if words[0] in ("mtu", "mru") and s["network"].pdp_type != "IP" and int(words[1]) < 1280:
+                self.problem(("ppp", "extra_options", str(index)), f"IPv6 needs {words[0]} 1280 or more "
+                             f"(pdp_type {s['network'].pdp_type})")
+        for pair in pppd_options.EXCLUSIVE:
+            if set(pair) <= seen:
+                self.problem(("ppp", "extra_options"), f"give {pair[0]!r} or {pair[1]!r}, not both "
+                             "(pppd refuses the pair)")
+
+    def check_trusted(self, path: Path) -> None:
+        """Root acts on the profile (its hooks run as root): only root may be able to change it."""
+        try:
+            reason = atomic.distrust(path)
+        except OSError as exc:
+            reason = f"cannot check who can change it: {exc.strerror}"
+        if reason:
+            self.problems.append(Problem(self.filename, None, "", f"{reason}: whoever can change the "
+                                         "profile can make root run their commands; make it and its "
+                                         "directories root's alone (chown root, chmod go-w)"))
+
+    def check_programs(self, s: dict[str, Any]) -> None:
+        """Hooks and the reset command run as root: a program (or a script given to one) that
+        another user can change, or put in place, is a root shell for them. Refused."""
+        commands = {("hooks", name): getattr(s["hooks"], name) for name in ("on_up", "on_down", "on_reset",
+                                                                              "on_ring")}
+        commands[("recovery", "reset_command")] = s["recovery"].reset_command
+        for where, words in commands.items():
+            for index, word in enumerate(words):
+                if index and not (word.startswith("/") and os.path.isfile(word)):
+                    continue
+                try:
+                    reason = atomic.distrust(word)
+                except OSError:  # not ours to see (a non-root validate): root's up checks it
+                    reason = None
+                if reason:
+                    self.problem(where, f"{reason}, and root runs it: make {word} and its "
+                                        "directories root's alone (chown root, chmod go-w)")
+                    break
 
     def read_secret(self, where: tuple[str, ...], path: str) -> str | None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problem(where, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+            text = atomic.read_regular(path, MAX_SECRET_BYTES).decode("utf-8")
+        except UnicodeDecodeError:
+            self.problem(where, f"cannot read {path}: not UTF-8 text")
+            return None
+        except OSError as exc:
+            self.problem(where, f"cannot read {path}: {exc.strerror}")
             return None
         self.check_private(Path(path), where)
+        try:
+            reason = atomic.distrust(path)
+        except OSError:
+            reason = None
+        if reason:
+            self.warnings.append(f"{self.filename}: {yamlsrc.dotted(where)}: {reason}: another user can "
+                                 f"change the secret; make {path} root's alone (chown root, chmod 600)")
         return text.strip("\r\n")
 
     def check_private(self, path: Path, where: tuple[str, ...]) -> None:

@@ -3,6 +3,7 @@
 They live in sbin directories that a non-login PATH (systemd's, cron's) may
 lack, so those are searched after PATH. Not shutil.which: importing shutil
 drags bz2 and lzma in, which `up` would pay for before every first dial.
+A candidate that another user could change is passed over: root runs these.
 """
 
 from __future__ import annotations
@@ -24,4 +25,13 @@ def find(name: str) -> str | None:
 
 
 def _executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
+    """An executable file that root may run: nobody else can change it or its directories
+    (a PATH with a user's or a world-writable directory must not hand them root's pppd)."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return False
+    from .atomic import distrust
+
+    try:
+        return distrust(path) is None
+    except OSError:
+        return False

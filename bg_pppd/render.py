@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic
+from .errors import EXIT_PROFILE, BgPppdError
 from .profile import Profile
 from .programs import find
 from .quoting import chat_string, pppd_word, shell_command
@@ -22,6 +23,15 @@ from .resources import templates_dir
 PEER = "peer"
 CONNECT = "connect.chat"
 DISCONNECT = "disconnect.chat"
+STAMP = ".stamp"
+MAX_RENDERED_BYTES = 256 * 1024
+OUT_FIX = "remove it or choose another directory (bg-pppd creates a missing one, mode 0700)"
+
+
+class RenderError(BgPppdError):
+    """The files cannot be written where asked (a name pppd's files cannot hold)."""
+
+    exit_code = EXIT_PROFILE
 
 
 @dataclass(frozen=True)
@@ -139,33 +149,58 @@ def render(profile: Profile, directory: str | os.PathLike[str], *, set_context: 
     that exchange (a USB module's modem port keeps its own echo setting anyway).
     """
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
     chat = chat or find_chat()
     rec = profile.recovery
-    context = {
-        "profile": profile.name,
-        "source": re.sub(r"[\x00-\x1f\x7f]", "?", profile.source),
-        "options": peer_options(profile, out, chat),
-        "at_timeout": _chat_seconds(rec.at_timeout),
-        "dial_timeout": _chat_seconds(rec.dial_timeout),
-        "context_command": chat_string(pdp_context_command(profile)) if set_context else "",
-        "dial_command": chat_string("ATD" + profile.network.dial_number),
-    }
+    try:  # before anything is created: a name pppd's or chat's files cannot hold is refused
+        context = {
+            "profile": profile.name,
+            "source": re.sub(r"[\x00-\x1f\x7f]", "?", profile.source),
+            "options": peer_options(profile, out, chat),
+            "at_timeout": _chat_seconds(rec.at_timeout),
+            "dial_timeout": _chat_seconds(rec.dial_timeout),
+            "context_command": chat_string(pdp_context_command(profile)) if set_context else "",
+            "dial_command": chat_string("ATD" + profile.network.dial_number),
+        }
+    except ValueError as exc:
+        raise RenderError(f"cannot render into {out}: {exc}") from None
+    atomic.private_dir(out, fix=OUT_FIX)
     paths = Rendered(out, out / PEER, out / CONNECT, out / DISCONNECT)
-    stamp = out / ".stamp"
     source = _rendered_from(context)
-    if all(p.exists() for p in paths.paths) and stamp.exists() and stamp.read_text(encoding="utf-8") == source:
+    if _unchanged(out, source):
         return paths  # unchanged: no need to load Jinja2 (start-up time and memory on small boards)
     env = _env()
-    for name, path in zip((PEER, CONNECT, DISCONNECT), paths.paths):
-        atomic.write(path, env.get_template(f"{name}.j2").render(**context), mode=0o600)
-    atomic.write(stamp, source, mode=0o600)
+    files = {name: env.get_template(f"{name}.j2").render(**context) for name in (PEER, CONNECT, DISCONNECT)}
+    for name, text in files.items():
+        atomic.write(out / name, text, mode=0o600)
+    import json
+
+    atomic.write(out / STAMP, json.dumps({"source": source, "files": files}), mode=0o600)
     return paths
+
+
+def _unchanged(out: Path, source: str) -> bool:
+    """The stamp says the files were rendered from ``source``, and they are still exactly that:
+    regular files of ours, mode 0600, with the content the stamp recorded. Anything else (a file
+    swapped, edited, chmodded or replaced by a symlink) is rendered again."""
+    import json
+
+    try:
+        stamp = json.loads(atomic.read_regular(out / STAMP, 4 * MAX_RENDERED_BYTES, follow=False, mode=0o600))
+        if stamp["source"] != source:
+            return False
+        for name in (PEER, CONNECT, DISCONNECT):
+            data = atomic.read_regular(out / name, MAX_RENDERED_BYTES, follow=False, mode=0o600)
+            if data != stamp["files"][name].encode("utf-8"):
+                return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return False
+    return True
 
 
 def _rendered_from(context: dict) -> str:
     """What the files are rendered from, kept whole in the stamp (0600, beside the peer file with
-    the same secrets): comparing it needs no hash, and hashlib's OpenSSL load costs start-up time."""
+    the same secrets) with the files as rendered: comparing needs no hash, and hashlib's OpenSSL
+    load costs start-up time."""
     import json
 
     parts = [json.dumps(context, sort_keys=True)]

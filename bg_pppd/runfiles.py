@@ -1,8 +1,9 @@
 """The daemon's files: locks (one daemon per profile and per port), pid files,
 the status file and the persisted recovery ladder.
 
-Everything is written atomically; a damaged state file is recovered from,
-conservatively (as if a reset had just happened), never fatal.
+Everything is written atomically, in directories only root can change (checked,
+not assumed: a run dir in /tmp is shared with every user); a damaged state file
+is recovered from, conservatively (as if a reset had just happened), never fatal.
 """
 
 from __future__ import annotations
@@ -10,20 +11,92 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import signal
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .errors import BgPppdError
+from .errors import BgPppdError, UnsafePath
 from .recovery import Ladder
+
+RUN_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --run-dir"
+STATE_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --state-dir"
+MAX_STATE_BYTES = 64 * 1024     # a ladder is a few hundred bytes
+MAX_STATUS_BYTES = 1024 * 1024  # a status a few KB
+_LOCK_TEXT_WAIT = 0.2           # how long a reader waits for a new lock holder to write its pid
 
 
 class AlreadyRunning(BgPppdError):
-    pass
+    """Another bg-pppd holds a lock we need: ``pid`` (-1: not known) and its ``role`` (up, check)."""
+
+    def __init__(self, message: str, pid: int = -1, role: str = "", port: str = ""):
+        super().__init__(message)
+        self.pid, self.role, self.port = pid, role, port
+
+    @property
+    def running(self) -> str:
+        """``bg-pppd up is running (pid 123)``"""
+        return f"bg-pppd {self.role or 'up'} is running (pid {self.pid if self.pid > 0 else '?'})"
+
+
+def port_lock_names(*ports: str) -> list[str]:
+    """Every name a port is locked under: as written and its real path, so that the by-id,
+    by-path and symlinked names of one device collide (the real path only once it exists)."""
+    names: list[str] = []
+    for port in ports:
+        for name in (os.path.normpath(port), os.path.realpath(port)) if port else ():
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _flock_holder(fd: int) -> int | None:
+    """The pid holding an flock on ``fd``'s file, from /proc/locks (the kernel knows it the
+    moment the lock is taken; the pid text in the file comes a moment later)."""
+    st = os.fstat(fd)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            table = f.read(1 << 20)
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue  # "->" marks a waiter, POSIX and OFD locks are not ours
+        try:
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) == (os.major(st.st_dev), os.minor(st.st_dev),
+                                                               st.st_ino):
+                pid = int(fields[4])
+                return pid if pid > 0 else None
+        except ValueError:
+            continue
+    return None
+
+
+def _lock_text(fd: int) -> tuple[int | None, str]:
+    """The pid and role a lock holder wrote: ``PID ROLE``."""
+    words = os.pread(fd, 64, 0).decode("ascii", errors="replace").split()
+    pid = int(words[0]) if words and words[0].isdigit() else None
+    return pid, " ".join(words[1:2])
+
+
+def _holder(fd: int) -> tuple[int, str]:
+    """Who holds the lock on ``fd``: (pid, role); pid -1 when it cannot be told."""
+    pid = _flock_holder(fd)
+    deadline = time.monotonic() + _LOCK_TEXT_WAIT
+    while True:
+        text_pid, role = _lock_text(fd)
+        if text_pid is not None and (pid is None or text_pid == pid):
+            return text_pid, role
+        if time.monotonic() > deadline:  # the text is still the last holder's, or not written yet
+            return (pid if pid is not None else -1), ""
+        time.sleep(0.01)
 
 
 def boot_id() -> str:
@@ -46,15 +119,20 @@ def to_wall(t: float | None, now: float | None = None) -> float | None:
 
 
 def iso(wall: float | None) -> str | None:
-    if wall is None:
+    """ISO 8601 local time; None for no time, or one no calendar can show (NaN, far out)."""
+    if wall is None or not math.isfinite(wall):
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(wall))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(wall))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 class RunDir:
     def __init__(self, run_dir: str | os.PathLike, name: str):
         self.base = Path(run_dir)
         self.dir = self.base / name
+        self.ports_dir = self.base / "ports"
         self.name = name
         self.lock_path = self.dir / "lock"
         self.status_path = self.dir / "status.json"
@@ -62,49 +140,96 @@ class RunDir:
         self._fds: list[int] = []
 
     def ensure(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """The run dir (may be shared and sticky, like /tmp) and the profile's own (never shared)."""
+        atomic.private_dir(self.base, shared_ok=True, fix=RUN_DIR_FIX)
+        atomic.private_dir(self.dir, fix=RUN_DIR_FIX)
 
-    def _flock(self, path: Path) -> int:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _flock(self, path: Path, role: str) -> int:
+        fd = atomic.open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK)
         try:
+            st = os.fstat(fd)
+            if not (stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_nlink == 1):
+                raise UnsafePath(path, "is not a lock file of ours (a regular file we own, one link): "
+                                       "remove it")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            pid, other = _holder(fd)
             os.close(fd)
-            raise AlreadyRunning(f"already running (pid {pid or '?'}, lock {path})") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            raise AlreadyRunning(f"already running (pid {pid if pid > 0 else '?'}, lock {path})",
+                                 pid, other) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        text = f"{os.getpid()} {role}\n".encode()
+        os.pwrite(fd, text, 0)  # over the last holder's text, then cut: never empty in between
+        os.ftruncate(fd, len(text))
         return fd
 
-    def acquire(self, port: str) -> None:
-        """Lock the profile and the port: no twins, even under two profile names."""
+    def acquire(self, *ports: str) -> None:
+        """Lock the profile and its ports (AT and PPP): no twins, even under two profile names."""
         self.ensure()
-        self._fds.append(self._flock(self.lock_path))
-        ports = self.base / "ports"
-        ports.mkdir(exist_ok=True, mode=0o700)
-        real = os.path.realpath(port) if os.path.exists(port) else port
+        self._fds.append(self._flock(self.lock_path, "up"))
         try:
-            self._fds.append(self._flock(ports / (re.sub(r"[^A-Za-z0-9._-]", "_", real) + ".lock")))
-        except AlreadyRunning as exc:
+            self.lock_ports(*ports, role="up")
+        except BaseException:
             self.release()
-            raise AlreadyRunning(f"port {port} is in use by another bg-pppd ({exc})") from None
+            raise
+
+    def lock_ports(self, *ports: str, role: str) -> None:
+        """Lock every name of ``ports`` (the caller holds them until release)."""
+        atomic.private_dir(self.ports_dir, fix=RUN_DIR_FIX)
+        for port in port_lock_names(*ports):
+            path = self.ports_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", port) + ".lock")
+            try:
+                self._fds.append(self._flock(path, role))
+            except AlreadyRunning as exc:
+                self.release()
+                raise AlreadyRunning(f"port {port} is in use by another bg-pppd: {exc.running} and holds "
+                                     f"{path}", exc.pid, exc.role, port) from None
+
+    def hold_for_check(self, *ports: str) -> None:
+        """``check`` talks on the ports: refuse while ``up`` runs this profile or uses a port.
+
+        A run dir that does not exist means that no ``up`` ran since boot: nothing to lock,
+        and nothing is created (a non-root check needs no run dir).
+        """
+        if not os.path.lexists(self.base):
+            return
+        pid = self.running_pid()
+        if pid is not None:
+            busy = AlreadyRunning("", pid, "up")
+            raise AlreadyRunning(f"{busy.running}: use `bg-pppd status {self.name}`", pid, "up")
+        try:
+            self.lock_ports(*ports, role="check")
+        except AlreadyRunning as exc:
+            raise AlreadyRunning(f"port {exc.port} is in use: {exc.running}: use `bg-pppd status`",
+                                 exc.pid, exc.role, exc.port) from None
 
     def release(self) -> None:
         for fd in self._fds:
             os.close(fd)
         self._fds.clear()
 
+    def verify(self) -> None:
+        """Before acting on what the run dir says (down signals a pid): it must be only root's."""
+        for path, shared in ((self.base, True), (self.dir, False)):
+            reason = atomic.distrust(path, shared_ok=shared)
+            if reason:
+                raise UnsafePath(path, f"not safe to trust: {reason}; {RUN_DIR_FIX}")
+
     def running_pid(self) -> int | None:
-        """The pid of the daemon holding the profile lock, or None."""
+        """The pid of the daemon holding the profile lock (-1: running, pid not known), or None.
+
+        OSError when the lock cannot be read (not root: permission denied).
+        """
         try:
-            fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = atomic.open_nofollow(self.lock_path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
+            return _holder(fd)[0]
         finally:
             os.close(fd)
         return None
@@ -113,12 +238,19 @@ class RunDir:
         atomic.write(self.status_path, json.dumps(status, indent=1) + "\n", mode=0o644)
 
     def read_status(self) -> dict[str, Any] | None:
+        """The status file as a mapping; None when it is missing, unreadable or not a JSON object."""
         try:
-            return json.loads(self.status_path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(atomic.read_regular(self.status_path, MAX_STATUS_BYTES, follow=False))
+        except (OSError, ValueError, RecursionError):
             return None
+        return data if isinstance(data, dict) else None
 
     def write_pppd_pid(self, pid: int | None) -> None:
+        """Record (or with None, forget) pppd's pid for the next run's orphan check.
+
+        Raises OSError, and nothing else, when the file cannot be written or removed (a full
+        or read-only run dir); pppd runs regardless, so a caller logs it and carries on.
+        """
         if pid is None:
             with contextlib.suppress(FileNotFoundError):
                 self.pppd_pid_path.unlink()
@@ -130,8 +262,8 @@ class RunDir:
         candidates = []
         for path in (self.pppd_pid_path, Path(f"/run/ppp-{linkname}.pid"),
                      Path(f"/var/run/ppp-{linkname}.pid")):
-            with contextlib.suppress(OSError, ValueError):
-                candidates.append(int(path.read_text().split()[0]))
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                candidates.append(int(atomic.read_regular(path, 64).split()[0]))
         for pid in dict.fromkeys(candidates):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -151,6 +283,19 @@ class RunDir:
         return None
 
 
+def prepare_state_dir(state_dir: str | os.PathLike) -> str:
+    """The state dir holds what must survive (the ladder, a rejected PIN): UnsafePath for one that
+    another user can change. One that cannot be made (a read-only disk) costs only the
+    persistence: the reason is returned, for a warning."""
+    try:  # the files in it are checked one by one: a sticky shared one is fine
+        atomic.private_dir(state_dir, shared_ok=True, fix=STATE_DIR_FIX)
+    except UnsafePath:
+        raise
+    except OSError as exc:
+        return f"state dir {state_dir}: {exc.strerror or exc}"
+    return ""
+
+
 class LadderStore:
     """The ladder on disk, with times on CLOCK_BOOTTIME and the boot they belong to."""
 
@@ -158,17 +303,22 @@ class LadderStore:
         self.path = Path(state_dir) / f"{name}.json"
 
     def load(self, now: float) -> tuple[Ladder, str]:
+        """The saved ladder, or after any damage the conservative one, with a note; never raises."""
         try:
-            raw = self.path.read_text()
+            raw = atomic.read_regular(self.path, MAX_STATE_BYTES, follow=False, ours=True)
         except FileNotFoundError:
             return Ladder(), ""
         except OSError as exc:
             return self._conservative(now), f"cannot read {self.path} ({exc.strerror})"
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a mapping")
             ladder = Ladder.from_dict(data["ladder"])
-        except (ValueError, KeyError, TypeError):
+        except Exception:  # any damage at all (bytes, shape, nesting): the file is only a hint
             return self._conservative(now), f"{self.path} was damaged"
+        if ladder.last_reset is not None and ladder.last_reset < 0:
+            return self._conservative(now), f"{self.path} was damaged (a reset before the boot)"
         if ladder.last_reset is not None and (data.get("boot_id") != boot_id() or ladder.last_reset > now):
             # another boot: how long ago that reset was is unknown, so count the wait from now
             ladder.last_reset = now
@@ -181,7 +331,7 @@ class LadderStore:
         return Ladder(failures=0, resets=1, last_reset=now, last_error="state file lost")
 
     def save(self, ladder: Ladder) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic.private_dir(self.path.parent, shared_ok=True, fix=STATE_DIR_FIX)
         payload = {"version": 1, "boot_id": boot_id(), "ladder": ladder.to_dict(),
                    "saved": iso(time.time())}
         atomic.write(self.path, json.dumps(payload, indent=1) + "\n")

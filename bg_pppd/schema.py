@@ -51,18 +51,27 @@ class Bool(Kind):
 
 
 class Number(Kind):
-    """Seconds and counts; fractions allowed unless ``integer``."""
+    """Seconds and counts; fractions allowed unless ``integer``.
 
-    def __init__(self, lo: float | None = None, hi: float | None = None, integer: bool = False):
-        self.lo, self.hi, self.integer = lo, hi, integer
+    ``why``: what a value below ``lo`` would do (e.g. a loop that never pauses);
+    ``off``: a value that is allowed below ``lo`` because it turns the thing off (0).
+    """
+
+    def __init__(self, lo: float | None = None, hi: float | None = None, integer: bool = False,
+                 why: str = "", off: float | None = None):
+        self.lo, self.hi, self.integer, self.why, self.off = lo, hi, integer, why, off
         self.what = "a whole number" if integer else "a number"
 
     def convert(self, value: Any) -> float | int:
         ok = isinstance(value, int) if self.integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise Invalid(f"must be {self.what}, not {_typename(value)}")
+        if self.off is not None and value == self.off:
+            return value
         if self.lo is not None and value < self.lo:
-            raise Invalid(f"must be at least {self.lo:g}, not {value!r}")
+            off = f" (or {self.off:g} for off)" if self.off is not None else ""
+            why = f": {self.why}" if self.why else ""
+            raise Invalid(f"must be at least {self.lo:g}{off}, not {value!r}{why}")
         if self.hi is not None and value > self.hi:
             raise Invalid(f"must be at most {self.hi:g}, not {value!r}")
         return value
@@ -74,7 +83,8 @@ class Choice(Kind):
         self.what = " | ".join(str(c) for c in choices)
 
     def convert(self, value: Any) -> Any:
-        if isinstance(value, bool) or value not in self.choices:
+        # the type too: 115200.0 == 115200, but pppd reads "115200.0" as an unknown option
+        if not any(type(value) is type(choice) and value == choice for choice in self.choices):
             raise Invalid(f"must be one of {self.what}, not {_typename(value)}")
         return value
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from . import notify
-from .errors import EXIT_FAILURE, EXIT_NOT_RUNNING
+from .errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
 from .profile import Profile
-from .runfiles import AlreadyRunning, LadderStore, RunDir, boottime
+from .runfiles import AlreadyRunning, LadderStore, RunDir, boottime, prepare_state_dir
 
 log = logging.getLogger("bg_pppd")
 
@@ -38,11 +40,14 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
     threading.Thread(target=importlib.import_module, args=("sh",), name="import-sh", daemon=True).start()
     run = RunDir(run_dir, profile.name)
     try:
-        run.acquire(profile.modem.port)
+        run.acquire(profile.modem.port, profile.modem.ppp_port)
     except AlreadyRunning as exc:
-        print(f"bg-pppd: {profile.name}: {exc}", file=sys.stderr)
+        print(printable(f"bg-pppd: {profile.name}: {exc}"), file=sys.stderr)
         return EXIT_FAILURE
     try:
+        note = prepare_state_dir(state_dir)
+        if note:
+            log.warning("%s: %s: the recovery state will not be kept", profile.name, printable(note))
         # a stale status (from a daemon killed with SIGKILL) must not describe this run
         run.write_status({"profile": profile.name, "state": "preflight", "pid": os.getpid(),
                           "since": None, "dns": [], "consecutive_failures": 0, "resets": 0})
@@ -84,6 +89,7 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
 
 def down(name: str, run_dir: str, timeout: float = 60.0) -> int:
     run = RunDir(run_dir, name)
+    run.verify()
     pid = run.running_pid()
     if pid is None:
         print(f"{name}: not running")
@@ -106,17 +112,54 @@ def down(name: str, run_dir: str, timeout: float = 60.0) -> int:
 FIELDS = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
           "consecutive_failures", "resets", "next_reset_not_before", "last_error",
           "registration", "operator", "access_technology", "band", "signal", "radio_at")
+STATES = ("preflight", "dialing", "connected", "waiting", "resetting", "stopping", "stopped")
+_COUNTS = ("pid", "pppd_pid", "consecutive_failures", "resets")
+
+
+def _scalar(value: Any) -> Any:
+    """A JSON scalar that prints and re-encodes cleanly; anything else is dropped (None)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value if value is None or isinstance(value, (str, int)) else None
+
+
+def _field(key: str, value: Any) -> Any:
+    """One status field, used only in the shape the daemon writes it (the file may be damaged)."""
+    if key == "dns":
+        return [v for v in value if isinstance(v, str)][:16] if isinstance(value, list) else []
+    if key == "signal":
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): _scalar(v) for k, v in list(value.items())[:16] if _scalar(v) is not None}
+    if key in _COUNTS:
+        return value if type(value) is int and value >= 0 else None
+    return value if isinstance(value, str) else None
 
 
 def status(name: str, run_dir: str, as_json: bool) -> int:
+    """0 running, 3 not running, 4 unknown (the lock cannot be read: not root)."""
     run = RunDir(run_dir, name)
-    pid = run.running_pid()
+    try:
+        run.verify()
+        pid = run.running_pid()
+    except OSError as exc:
+        hint = " (run as root)" if isinstance(exc, PermissionError) else ""
+        print(printable(f"bg-pppd: {name}: cannot read the state: {exc.filename or run.lock_path}: "
+                        f"{exc.strerror or exc}{hint}"), file=sys.stderr)
+        return EXIT_UNKNOWN
     data = run.read_status() or {}
-    out = {key: data.get(key) for key in FIELDS}
+    if pid is not None and pid > 0 and data.get("pid") != pid:
+        data = {}  # a daemon that has just started and not yet written its own: this one is stale
+    out = {key: _field(key, data.get(key)) for key in FIELDS}
     out["profile"] = name
-    out["dns"] = out["dns"] or []
     if pid is None:
         out.update(state="stopped", pid=None, pppd_pid=None)
+    else:
+        out["pid"] = pid if pid > 0 else out["pid"]
+        if out["state"] == "stopped":
+            out["state"] = "stopping"  # its last word, written just before it lets the lock go
+        elif out["state"] not in STATES:
+            out["state"] = "preflight"  # where every daemon starts; it writes its state at each change
     if as_json:
         print(json.dumps(out))
     else:
@@ -127,5 +170,5 @@ def status(name: str, run_dir: str, as_json: bool) -> int:
                 value = " ".join(value)
             elif isinstance(value, dict):
                 value = " ".join(f"{k}={v}" for k, v in value.items())
-            print(f"{key:<{width}}  {'' if value is None else value}")
+            print(printable(f"{key:<{width}}  {'' if value is None else value}"))
     return 0 if pid is not None else EXIT_NOT_RUNNING

@@ -13,6 +13,15 @@ from typing import Any
 from .errors import Problem, ProfileError
 
 KeyPath = tuple[str, ...]
+# A profile is a few dozen values three levels deep. The limits keep an alias bomb (a few
+# hundred bytes that expand to millions of nodes) or a deep nest from costing memory or
+# Python's recursion limit: both are counted as the data is built, aliases included.
+MAX_NODES = 10_000
+MAX_DEPTH = 20
+
+
+class _TooBig(Exception):
+    pass
 
 
 def dotted(path: KeyPath) -> str:
@@ -35,21 +44,35 @@ def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ProfileError([Problem(filename, line, "", f"not valid YAML: {reason}")]) from None
+    except RecursionError:  # PyYAML's pure-Python composer, without libyaml
+        raise ProfileError([Problem(filename, None, "", f"nested too deeply (at most {MAX_DEPTH} levels)")]) \
+            from None
     lines: dict[KeyPath, int] = {}
     if node is None:
         return {}, lines
     constructor = yaml.constructor.SafeConstructor()
     problems: list[Problem] = []
-    data = _build(node, (), lines, constructor, problems, filename)
+    budget = [MAX_NODES]
+    try:
+        data = _build(node, (), lines, constructor, problems, filename, budget)
+    except _TooBig as exc:
+        raise ProfileError([Problem(filename, *exc.args)]) from None
     if problems:
         raise ProfileError(problems)
     return data, lines
 
 
-def _build(node, path, lines, constructor, problems, filename) -> Any:
+def _build(node, path, lines, constructor, problems, filename, budget) -> Any:
     import yaml
 
-    lines.setdefault(path, node.start_mark.line + 1)
+    line = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig(line, dotted(path), f"holds more than {MAX_NODES} values (are aliases "
+                      "repeating a list?): a profile needs a few dozen")
+    if len(path) > MAX_DEPTH:
+        raise _TooBig(line, dotted(path[:MAX_DEPTH]), f"nested too deeply (at most {MAX_DEPTH} levels)")
+    lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -62,12 +85,12 @@ def _build(node, path, lines, constructor, problems, filename) -> Any:
                 problems.append(Problem(filename, line, dotted((*path, key)), "given twice"))
                 continue
             lines[(*path, key)] = line
-            out[key] = _build(value_node, (*path, key), lines, constructor, problems, filename)
+            out[key] = _build(value_node, (*path, key), lines, constructor, problems, filename, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
-            items.append(_build(item, (*path, str(index)), lines, constructor, problems, filename))
+            items.append(_build(item, (*path, str(index)), lines, constructor, problems, filename, budget))
         return items
     try:
         return constructor.construct_object(node, deep=True)
