@@ -4,6 +4,12 @@ The vendor's rule is one command at a time, waiting for the final result.
 Echo, blank lines and line noise are tolerated; URCs that arrive at any time
 are queued for the caller instead of being mistaken for answers. A module
 that stays silent is reported as AtTimeout, a vanished port as PortGone.
+
+The channel counts the commands it sent whose final result it has not read
+yet. A module that answers slowly (>= 100 ms) still owes OKs to the extra
+``AT``s of the sync, and a command that timed out may still be answered: such
+late finals are read and dropped, never taken for the next command's answer.
+Text about a command never shows a secret it carries (``AT+CPIN="****"``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ GUARD = 1.1  # +++ guard time: the vendor asks for at least 1 s of silence eithe
 
 
 class Transport(Protocol):
-    """The subset of pyserial's Serial the channel uses (a fake or loop:// fits too)."""
+    """The subset of pyserial's Serial the channel uses (a fake or loop:// fits too).
+
+    ``timeout`` is its read timeout: short (port.open_port: 50 ms), and never
+    changed by the channel. ``in_waiting``, where it has it, counts the bytes
+    that can be read at once.
+    """
 
     timeout: float | None
 
@@ -31,16 +42,59 @@ class Transport(Protocol):
 
 
 class AtTimeout(BgPppdError):
-    """No final result in time: the module is not responding."""
+    """No final result in time (or the command could not be sent): the module is not responding."""
 
 
 class PortGone(BgPppdError):
     """The port disappeared (USB re-enumeration after a reset, unplugged, ...)."""
 
 
+# commands whose arguments hold secrets: the indexes of those arguments (3GPP TS 27.007, Quectel)
+_SECRET_ARGS = {"+CPIN": (0, 1), "+CPWD": (1, 2), "+CLCK": (2,), "+CGAUTH": (2, 3), "+QICSGP": (3, 4)}
+_SECRET_RE = re.compile(r'(\+(?:CPIN|CPWD|CLCK|CGAUTH|QICSGP))=((?:"[^"]*(?:"|$)|[^;"\s])*)', re.IGNORECASE)
+
+
+def _split_args(text: str) -> list[str]:
+    """At commas outside quotes, keeping empty arguments."""
+    args, current, quoted = [], "", False
+    for c in text:
+        quoted ^= c == '"'
+        if c == "," and not quoted:
+            args.append(current)
+            current = ""
+        else:
+            current += c
+    return [*args, current]
+
+
+def _mask(arg: str) -> str:
+    stripped = arg.strip()
+    if not stripped:
+        return arg
+    return '"****"' if stripped.startswith('"') else "****"
+
+
+def redact(text: str) -> str:
+    """``AT+CPIN="1234"`` -> ``AT+CPIN="****"``: the secrets of any command in ``text`` hidden.
+
+    Applied at the source, to every message, response and log line about a
+    command, so a PIN never reaches status.json, systemd's STATUS= or a log.
+    """
+    def hide(m: re.Match[str]) -> str:
+        secret = _SECRET_ARGS[m.group(1).upper()]
+        args = _split_args(m.group(2))
+        return f"{m.group(1)}=" + ",".join(_mask(a) if n in secret else a for n, a in enumerate(args))
+    return _SECRET_RE.sub(hide, text)
+
+
+def _is_echo(line: str) -> bool:
+    """An echo of a command we sent (late, or after noise): never a URC, never an answer."""
+    return line[:2].upper() == "AT"
+
+
 @dataclass
 class Response:
-    command: str
+    command: str  # as sent, with its secrets hidden (redact)
     final: str
     info: list[str] = field(default_factory=list)
     elapsed: float = 0.0
@@ -60,6 +114,16 @@ class Response:
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
+_DIAL = ("ATD", "ATO", "ATH", "AT+CGDATA")
+
+
+def _is_result(line: str, cmd: str = "") -> bool:
+    """A final result (of ``cmd``): NO CARRIER ends only a call (a dial, ATO, ATH); else it is a URC."""
+    if not atparse.is_final(line):
+        return False
+    return line != "NO CARRIER" or cmd.upper().startswith(_DIAL)
+
+
 class AtChannel:
     def __init__(self, transport: Transport, timeout: float = 60.0,
                  clock: Callable[[], float] = time.monotonic,
@@ -70,10 +134,13 @@ class AtChannel:
         self.on_urc = on_urc
         self.urcs: list[str] = []
         self._buf = b""
+        self.owed = 0  # commands sent whose final result has not been read yet
 
     # ----- low level -------------------------------------------------------------------------
 
     def _read(self) -> bytes:
+        """Waits up to the transport's own short read timeout, which the channel never changes:
+        reconfiguring a port that has just vanished fails with an error that hides the PortGone."""
         try:
             data = self.t.read(1)  # returns as soon as a byte arrives, or after the timeout
             waiting = getattr(self.t, "in_waiting", 0) if data else 0
@@ -83,11 +150,29 @@ class AtChannel:
             raise PortGone(f"the port went away: {exc}") from None
         return data
 
+    def _read_nowait(self) -> bytes:
+        """What has arrived already (in_waiting), without waiting."""
+        try:
+            waiting = getattr(self.t, "in_waiting", 0)
+            return self.t.read(waiting) if waiting else b""
+        except OSError as exc:
+            raise PortGone(f"the port went away: {exc}") from None
+
     def write(self, data: bytes) -> None:
+        """Raw bytes to the module: PortGone if the port is gone, AtTimeout if they cannot be sent
+        within the port's write timeout (output held by flow control, or a tty pppd owns)."""
         try:
             self.t.write(data)
         except OSError as exc:
+            if isinstance(exc, TimeoutError) or type(exc).__name__ == "SerialTimeoutException":
+                text = redact(data.decode("latin-1").strip())
+                what = text if 0 < len(text) <= 60 else f"{len(data)} byte(s)"
+                raise AtTimeout(f"cannot send {what}: {exc}") from None
             raise PortGone(f"the port went away: {exc}") from None
+
+    def _send(self, cmd: str) -> None:
+        self.owed += 1  # counted first: a write that fails half-way may still reach the module
+        self.write(cmd.encode("ascii") + b"\r")
 
     def _lines(self, data: bytes) -> list[str]:
         self._buf += data
@@ -96,19 +181,32 @@ class AtChannel:
         return [_PRINTABLE.sub("", p.decode("latin-1")).strip() for p in parts]
 
     def _urc(self, line: str) -> None:
+        if _is_echo(line):
+            return  # a late echo of our own command is not something the module reported
         self.urcs.append(line)
         if self.on_urc:
             self.on_urc(line)
 
+    def _late(self, line: str) -> None:
+        """A line nobody waits for: a final is a late answer (one less owed, dropped), else a URC."""
+        if _is_result(line):
+            self.owed = max(0, self.owed - 1)
+        elif line:
+            self._urc(line)
+
     def poll(self, seconds: float = 0.0) -> list[str]:
-        """Read what the module says unasked for ``seconds``; returns (and queues) the URCs."""
+        """Read what the module says unasked for ``seconds``; returns every line, queues the URCs.
+
+        Final results (the OK after a DTR drop, a late answer) are returned, never queued as URCs.
+        """
         end = self.clock() + seconds
         got: list[str] = []
         while True:
             for line in self._lines(self._read()):
                 if line:
                     got.append(line)
-                    self._urc(line)
+                    if not _is_result(line):
+                        self._urc(line)
             if self.clock() >= end:
                 return got
 
@@ -122,24 +220,32 @@ class AtChannel:
         """Send ``cmd`` and wait for its final result.
 
         ``info_prefix`` names the answer lines (``+CEREG:``); other lines that
-        look like URCs are queued as URCs, not taken for the answer.
+        look like URCs are queued as URCs, not taken for the answer. A final that
+        arrived before the command is a late answer to an earlier one: dropped.
+        If an earlier command is still owed its answer (it timed out), the channel
+        resynchronises first (``sync``, within ``timeout`` too), so that the answer
+        read is this command's. AtTimeout and its text show the command redacted.
         """
         timeout = self.timeout if timeout is None else timeout
         for line in self._lines(self._read_nowait()):
-            if line:
-                self._urc(line)
+            self._late(line)
+        if self.owed:
+            self.sync(min(self.timeout, timeout))
         self._buf = b""
-        self.write(cmd.encode("ascii") + b"\r")
+        shown = redact(cmd)
+        self._send(cmd)
         start = self.clock()
         info: list[str] = []
         while True:
             for line in self._lines(self._read()):
                 if not line or line.upper() == cmd.upper():
                     continue  # blank, or our own echo
-                if atparse.is_final(line) and not (line == "NO CARRIER" and not cmd.upper().startswith(
-                        ("ATD", "ATO", "ATH", "AT+CGDATA"))):
-                    return Response(cmd, line, self._answer_lines(info, info_prefix), self.clock() - start)
-                if line.upper().startswith("AT"):
+                if _is_result(line, cmd):
+                    self.owed = max(0, self.owed - 1)
+                    if self.owed:
+                        continue  # the answer to a command sent before this one
+                    return Response(shown, line, self._answer_lines(info, info_prefix), self.clock() - start)
+                if _is_echo(line):
                     continue  # a late echo of an earlier command
                 answer = bool(info_prefix) and line.startswith(info_prefix)
                 if line.startswith(atparse.URC_PREFIXES) and not answer:
@@ -147,7 +253,7 @@ class AtChannel:
                 else:
                     info.append(line)
             if self.clock() - start > timeout:
-                raise AtTimeout(f"no answer to {cmd} within {timeout:g} s")
+                raise AtTimeout(f"no answer to {shown} within {timeout:g} s")
 
     def _answer_lines(self, info: list[str], prefix: str | None) -> list[str]:
         """A URC of the answer's own family (+CEREG) can only come before the answer: keep the last."""
@@ -158,33 +264,63 @@ class AtChannel:
             self._urc(info[i])
         return [line for i, line in enumerate(info) if i not in mine[:-1]]
 
-    def _read_nowait(self) -> bytes:
-        saved = self.t.timeout
-        self.t.timeout = 0
-        try:
-            return self._read()
-        finally:
-            self.t.timeout = saved
-
     def sync(self, timeout: float, interval: float = 0.1) -> float:
-        """``AT`` every ``interval`` until ``OK`` (the vendor's procedure); returns the time taken."""
+        """``AT`` every ``interval`` until ``OK`` (the vendor's procedure); returns the time to that OK.
+
+        ``timeout`` bounds the wait for the first OK. Then the answers still owed
+        are read and dropped (``_drain``): after a sync the next final result read
+        is the next command's, however slowly the module answers.
+        """
         start = self.clock()
-        saved = self.t.timeout
-        self.t.timeout = interval
-        try:
-            while True:
-                self.write(b"AT\r")
-                deadline = self.clock() + interval
-                while self.clock() < deadline:
-                    for line in self._lines(self._read()):
-                        if line == "OK":
-                            return self.clock() - start
-                        if line and line != "AT" and not atparse.is_final(line):
+        while True:
+            self._send("AT")
+            deadline = self.clock() + interval
+            while self.clock() < deadline:
+                for line in self._lines(self._read()):
+                    if not _is_result(line):
+                        if line:
                             self._urc(line)
-                if self.clock() - start > timeout:
-                    raise AtTimeout(f"no OK to AT within {timeout:g} s")
-        finally:
-            self.t.timeout = saved
+                        continue
+                    self.owed = max(0, self.owed - 1)
+                    if line == "OK":
+                        took = self.clock() - start
+                        self._drain(timeout, interval)
+                        return took
+            if self.clock() - start > timeout:
+                raise AtTimeout(f"no OK to AT within {timeout:g} s")
+
+    def _drain(self, timeout: float, interval: float) -> None:
+        """Read the finals still owed after the sync's OK, until none is (the channel is in step).
+
+        The module answers in order, one command at a time, so a slow one sends
+        the OKs of the extra ATs one answer time apart: they are waited for while
+        they keep coming (a silence of 1.5 answer times, never less than three send
+        intervals, ends the wait). ATs sent while it could not hear them (booting)
+        are never answered; when the silence comes with answers still owed, one
+        more AT tells the two cases apart: its answer must come, after any late one.
+        """
+        quiet = 3 * interval
+        last = since = self.clock()  # the last final read; the start of the current wait
+        window, probe = quiet, None
+        while self.owed:
+            for line in self._lines(self._read()):
+                if _is_result(line):
+                    self.owed = max(0, self.owed - 1)
+                    now = self.clock()
+                    window = max(quiet, 1.5 * (now - last))
+                    last = since = now
+                elif line:
+                    self._urc(line)
+            if not self.owed or self.clock() - since <= window:
+                continue
+            if probe is None:
+                self._send("AT")
+                probe = since = self.clock()
+                window = timeout
+            elif last > probe:
+                self.owed = 0  # the rest were sent while the module could not hear them
+            else:
+                raise AtTimeout(f"no OK to AT within {timeout:g} s (it answered one, then fell silent)")
 
     def escape(self, timeout: float = 3.0, sleep: Callable[[float], None] = time.sleep) -> bool:
         """Data -> command mode with ``+++`` and the guard times; True on ``OK``.
@@ -194,7 +330,10 @@ class AtChannel:
         """
         self.poll(0)
         sleep(GUARD)
-        self.t.reset_input_buffer()
+        try:
+            self.t.reset_input_buffer()
+        except OSError as exc:
+            raise PortGone(f"the port went away: {exc}") from None
         self.write(b"+++")
         sleep(GUARD)
         end = self.clock() + timeout

@@ -32,8 +32,12 @@ def is_final(line: str) -> bool:
 
 
 def cme_code(final: str) -> int | None:
-    """``+CME ERROR: 16`` or ``+CME ERROR: incorrect password`` -> 16; None if not a CME error."""
-    m = re.match(r"^\+CM[ES] ERROR:\s*(.*)$", final)
+    """``+CME ERROR: 16`` or ``+CME ERROR: incorrect password`` -> 16; None if not a CME error.
+
+    ``+CMS ERROR`` (27.005, the SMS commands) numbers other things: its 13 is
+    no SIM failure, so it has no CME code.
+    """
+    m = re.match(r"^\+CME ERROR:\s*(.*)$", final)
     if not m:
         return None
     value = m.group(1).strip()

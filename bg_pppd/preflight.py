@@ -9,7 +9,9 @@ number of times.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,14 +20,39 @@ from typing import Any
 
 from . import atparse, models, radio
 from .atchannel import AtChannel, AtTimeout, PortGone
-from .errors import NotRegistered, NotResponding, RegistrationDenied, SimProblem
+from .errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied, SimProblem
 from .lines import Lines, for_port
-from .port import open_port
+from .port import PortInUse, open_port
 from .profile import Profile
+
+log = logging.getLogger("bg_pppd")
 
 SCAN_CODES = {"catm1": "02", "nbiot": "03", "egprs": "01"}
 REBOOT_URCS = ("RDY", "POWERED DOWN")
 MAX_RESTARTS = 3
+PIN_RECORD_MAX = 4096  # a record is one line; anything longer is not one
+
+
+def read_pin_record(path: Path) -> tuple[str | None, str | None]:
+    """The digest a PIN record holds: (digest, None); (None, None) when there is no record;
+    (None, why) when it cannot be read, is not ours or is damaged: the caller takes that as
+    a rejection. Never follows a symlink, never blocks on a FIFO, never reads more than a record.
+    """
+    from . import atomic
+
+    try:
+        data = atomic.read_regular(path, PIN_RECORD_MAX, follow=False, ours=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read it: {exc.strerror or exc}"
+    try:
+        words = data.decode("ascii").split()
+    except UnicodeDecodeError:
+        return None, "it is damaged: not text"
+    if not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
+        return None, "it is damaged: not a PIN record"
+    return words[0], None
 
 
 @dataclass
@@ -53,6 +80,10 @@ class Report:
 
 class Restart(Exception):
     """The module rebooted or its port vanished: start again from the port."""
+
+
+class PortOwned(BgPppdError):
+    """Another program (pppd) owns the port: nothing the module did, and a reset cannot mend it."""
 
 
 class Preflight:
@@ -154,19 +185,28 @@ class Preflight:
     # ----- steps -----------------------------------------------------------------------------
 
     def step_port(self) -> str:
-        """Wait for the port: a USB module's ports vanish while it reboots."""
-        port = self.p.modem.port
-        deadline = self.clock() + self.p.recovery.boot_timeout
+        """Wait for the AT port and the PPP port, all within boot_timeout.
+
+        A USB module's ports vanish while it reboots and come back one by one (udev
+        makes the by-id / by-path links as each interface appears); pppd takes a
+        missing device path for an option it does not know.
+        """
+        m = self.p.modem
+        port, wait = m.port, self.p.recovery.boot_timeout
+        deadline = self.clock() + wait
         waited = False
-        while not os.path.exists(port):
+        while missing := [p for p in dict.fromkeys((port, m.ppp_port)) if not os.path.exists(p)]:
             if self.clock() > deadline:
-                raise NotResponding(f"port {port} does not exist (waited {self.p.recovery.boot_timeout:g} s)")
+                what = "port" if missing[0] == port else "PPP port (modem.data_port)"
+                raise NotResponding(f"{what} {missing[0]} does not exist (waited {wait:g} s)")
             waited = True
             self.sleep(0.1)
         while True:
             try:
                 self.serial = self.opener(self.p)
                 break
+            except PortInUse as exc:
+                raise PortOwned(str(exc)) from None
             except OSError as exc:
                 if os.path.exists(port) and self.clock() < deadline and "busy" not in str(exc).lower():
                     self.sleep(0.1)  # udev may not have set permissions yet
@@ -178,36 +218,51 @@ class Preflight:
         return "appeared" if waited else "present"
 
     def step_sync(self) -> str:
-        """AT every 100 ms until OK; a module left in data mode is brought back first."""
+        """AT every 100 ms until OK; a module left in data mode is brought back first.
+
+        The whole step waits about at_timeout (the last sync gets at least 1 s after
+        the data-mode recovery), and a failure names at_timeout, not what was left of it.
+        """
         at, total = self.at, self.p.recovery.at_timeout
         assert at is not None
-        first = min(total, 2.0)
+        began = self.clock()
         try:
-            took = at.sync(first)
+            took = at.sync(min(total, 2.0))
             return f"OK after {took:.1f} s"
         except AtTimeout:
             pass
         recovered = self._leave_data_mode()
-        remaining = max(0.1, total - (self.clock() - self.start))
-        took = at.sync(remaining)
+        try:
+            at.sync(max(1.0, total - (self.clock() - began)))
+        except AtTimeout:
+            raise AtTimeout(f"no OK to AT within {total:g} s, nor after trying to leave data mode") from None
         if recovered:
             self.cmd("ATH", timeout=max(total, 1.0))  # end the stale PPP session
             return f"OK after {recovered} (module was in data mode)"
-        return f"OK after {took + first:.1f} s"
+        return f"OK after {self.clock() - began:.1f} s"
 
     def _leave_data_mode(self) -> str:
         at = self.at
-        assert at is not None and self.lines is not None
-        if self.lines.dcd() is not None:  # the port has control lines: try DTR first, it is fast
-            self.lines.set_dtr(False)
-            self.sleep(0.1)
-            self.lines.set_dtr(True)
-            if "OK" in at.poll(0.3):
-                return "DTR drop"
+        assert at is not None
+        if self._dtr_pulse() and "OK" in at.poll(0.3):  # DTR first where the port has it: fast
+            return "DTR drop"
         if at.escape(timeout=1.0, sleep=self.sleep):
             return "+++ escape"
         self.write_cr()
         return ""
+
+    def _dtr_pulse(self) -> bool:
+        """DTR low for 100 ms; False when the port has no control lines."""
+        assert self.lines is not None
+        try:
+            if self.lines.dcd() is None:
+                return False
+            self.lines.set_dtr(False)
+            self.sleep(0.1)
+            self.lines.set_dtr(True)
+        except OSError as exc:  # the port (or the emulator's lines) went away under us
+            raise PortGone(f"the port went away: {exc}") from None
+        return True
 
     def write_cr(self) -> None:
         assert self.at is not None
@@ -241,8 +296,9 @@ class Preflight:
             raise NotResponding(f"the module refused AT+IPR={m.baudrate}")
         return f"{current} -> {m.baudrate}, saved"
 
-    def _pin_marker(self) -> Path | None:
-        """Where a rejected PIN is remembered (as a digest with the ICCID), across runs."""
+    def _pin_record(self) -> Path | None:
+        """Where a PIN attempt is recorded (a digest of ICCID and PIN) from before it is sent
+        until the SIM says OK: whatever else happens, that PIN is never entered again."""
         return self.state_dir / f"{self.p.name}.rejected-pin" if self.state_dir else None
 
     def _pin_digest(self, iccid: str) -> str:
@@ -267,7 +323,7 @@ class Preflight:
                 return "PIN accepted" if entered else "ready"
             if code == 14 or (entered and state == "SIM PIN"):
                 if self.clock() > deadline:
-                    raise SimProblem("the SIM stayed busy")
+                    raise SimProblem(f"the SIM stayed busy for {max(self.p.recovery.boot_timeout, 1.0):g} s")
                 self.sleep(min(0.5, self.p.network.poll_interval))
                 continue
             if code == 10:
@@ -288,36 +344,76 @@ class Preflight:
             raise SimProblem(f"cannot read the SIM state: {r.final}")
 
     def _enter_pin(self) -> None:
+        """One attempt per SIM and PIN, ever, unless the SIM says OK.
+
+        The attempt is recorded durably before ``AT+CPIN=`` is sent and cleared only
+        on OK: a rejection, another error, no answer, a vanished port or a kill in
+        between all leave it, and the next run takes it as a rejected PIN. No record
+        can be written (no state dir, read-only, full): the PIN is not sent at all.
+        """
         pin = self.p.sim.pin
         if not pin:
             raise SimProblem("the SIM needs a PIN: set sim.pin or sim.pin_file in the profile",
                              permanent=True)
         iccid_r = self.cmd("AT+QCCID", "+QCCID:")
         iccid = (iccid_r.first("+QCCID:") or "").split(":", 1)[-1].strip() if iccid_r.ok else ""
-        marker = self._pin_marker()
-        if marker and marker.exists() and marker.read_text().strip() == self._pin_digest(iccid):
-            raise SimProblem(f"this PIN was rejected before for this SIM; not entering it again "
-                             f"(fix sim.pin; record in {marker})", permanent=True)
+        record = self._pin_record()
+        if record is None:
+            raise SimProblem("not entering the PIN: no state dir to record the attempt in (an attempt "
+                             "whose outcome is not recorded could be repeated)", permanent=True)
+        recover = f"to recover: check the SIM by hand (AT+CPIN?), fix sim.pin, remove {record}"
+        digest = self._pin_digest(iccid)
+        recorded, damaged = read_pin_record(record)
+        if damaged:
+            raise SimProblem(f"the PIN record {record} cannot be trusted ({damaged}): counted as a PIN "
+                             f"rejected before, not entered; {recover}", permanent=True)
+        if recorded == digest:
+            raise SimProblem(f"this PIN was rejected before for this SIM (or got no answer): not entered "
+                             f"again; {recover}", permanent=True)
         tries = atparse.parse_qpinc(self.cmd('AT+QPINC="SC"', "+QPINC:").first("+QPINC:") or "")
         if tries and tries[0] <= 1:
             raise SimProblem(f"only {tries[0]} PIN try left: not risking a PUK lock; "
                              "enter the PIN by hand", permanent=True)
-        r = self.cmd(f'AT+CPIN="{pin}"', timeout=max(self.p.recovery.at_timeout, 1.0))
+        self._record_attempt(record, f"{digest} in-flight\n")
+        try:
+            r = self.cmd(f'AT+CPIN="{pin}"', timeout=max(self.p.recovery.at_timeout, 1.0))
+        except (AtTimeout, PortGone) as exc:
+            raise SimProblem(f"no answer to the PIN ({exc}): counted as rejected, not entered again; "
+                             f"{recover}", permanent=True) from None
         if r.ok:
-            if marker and marker.exists():
-                marker.unlink()
+            self._clear_record(record)
             return
         if r.cme == 16:
-            if marker:
-                from . import atomic
-
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                atomic.write(marker, self._pin_digest(iccid) + "\n")
+            try:  # the in-flight record already says as much; this only makes it plain
+                self._record_attempt(record, f"{digest} rejected\n")
+            except SimProblem:
+                pass
             left = atparse.parse_qpinc(self.cmd('AT+QPINC="SC"', "+QPINC:").first("+QPINC:") or "")
             extra = f", {left[0]} tries left" if left else ""
-            raise SimProblem(f"the SIM rejected the PIN (incorrect password); not retried{extra}",
-                             permanent=True)
-        raise SimProblem(f"entering the PIN failed: {r.final}")
+            raise SimProblem(f"the SIM rejected the PIN (incorrect password); not retried{extra}; "
+                             f"{recover}", permanent=True)
+        raise SimProblem(f"entering the PIN failed ({r.final}): counted as rejected, not entered again; "
+                         f"{recover}", permanent=True)
+
+    def _record_attempt(self, record: Path, text: str) -> None:
+        from . import atomic
+
+        try:
+            record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic.write(record, text)  # fsync'd, then renamed into place
+        except OSError as exc:
+            raise SimProblem(f"not entering the PIN: cannot record the attempt in {record} "
+                             f"({exc.strerror or exc}); an attempt whose outcome is not recorded could "
+                             "be repeated and lock the SIM: make the state dir writable", permanent=True) from None
+
+    def _clear_record(self, record: Path) -> None:
+        try:
+            record.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("%s: the SIM took the PIN, but %s cannot be removed (%s): remove it by hand, or "
+                        "the next PIN entry is refused", self.p.name, record, exc.strerror or exc)
 
     def desired_radio(self) -> dict[str, str]:
         techs = list(self.p.network.technologies)

@@ -3,7 +3,8 @@
 ``at`` sends AT+CFUN=1,1; ``command`` runs the user's command (a GPIO pulse
 on RESET_N, a USB power switch) without a shell. A reset counts as done only
 once the module has gone away (port vanished, POWERED DOWN/RDY, or silence)
-and come back answering OK.
+and come back answering OK, with its PPP port back too (a USB module's ports
+re-enumerate one by one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ log = logging.getLogger("bg_pppd")
 
 class ResetFailed(BgPppdError):
     pass
+
+
+def _close(channel: AtChannel | None) -> None:
+    """Close the channel's port; a port that is already dead must not hide why we close it."""
+    if channel is not None:
+        try:
+            channel.t.close()
+        except OSError:
+            pass
 
 
 class Resetter:
@@ -65,10 +75,10 @@ class Resetter:
             channel.sync(min(self.p.recovery.at_timeout, 3.0))
             r = channel.command("AT+CFUN=1,1")
         except BaseException:
-            channel.t.close()
+            _close(channel)
             raise
         if not r.ok:
-            channel.t.close()
+            _close(channel)
             raise ResetFailed(f"AT+CFUN=1,1 answered {r.final}")
         return channel
 
@@ -87,7 +97,8 @@ class Resetter:
         return None
 
     def _wait_back(self, channel: AtChannel | None) -> None:
-        """First the module must go away, then answer again; all within boot_timeout."""
+        """First the module must go away, then answer again with its PPP port back; all within
+        boot_timeout. A port that vanishes while we wait is part of the reset, never its failure."""
         deadline = self.clock() + self.p.recovery.boot_timeout
         gone = channel is None
         try:
@@ -100,10 +111,9 @@ class Resetter:
                     channel.write(b"AT\r")
                     if "OK" not in channel.poll(0.3):
                         gone = True  # silent: rebooting
-                except PortGone:
-                    gone = True
-            if channel is not None:
-                channel.t.close()
+                except (PortGone, AtTimeout):
+                    gone = True  # vanished, or it takes no more bytes: rebooting
+            _close(channel)
             channel = None
             while self.clock() < deadline:
                 channel = self._channel()
@@ -112,11 +122,21 @@ class Resetter:
                     continue
                 try:
                     channel.sync(max(0.1, min(2.0, deadline - self.clock())))
-                    return
                 except (AtTimeout, PortGone):
-                    channel.t.close()
+                    _close(channel)
                     channel = None
+                    continue
+                self._wait_ppp_port(deadline)
+                return
             raise ResetFailed(f"the module did not come back within {self.p.recovery.boot_timeout:g} s")
         finally:
-            if channel is not None:
-                channel.t.close()
+            _close(channel)
+
+    def _wait_ppp_port(self, deadline: float) -> None:
+        """The module answers on its AT port; pppd needs its PPP port, which may come a moment later."""
+        port = self.p.modem.ppp_port
+        while not os.path.exists(port):
+            if self.clock() >= deadline:
+                raise ResetFailed(f"the module answers again, but its PPP port {port} did not come back "
+                                  f"within {self.p.recovery.boot_timeout:g} s")
+            self.sleep(0.1)

@@ -61,7 +61,7 @@ def test_urcs_go_to_the_at_port_even_in_data_mode(tmp_path):
             at.close()
 
 
-def monitor_profile(write_profile, at: str, modem: str, interval: float = 0.3):
+def monitor_profile(write_profile, at: str, modem: str, interval: float = 0.5):
     return profile_mod.load(write_profile(f"""
         modem:
           port: {at}
@@ -115,7 +115,7 @@ def test_monitor_survives_a_module_reboot(tmp_path, write_profile):
     with Emulator({**FAST, "reboot_time": 20, "usb_drop_delay": 1}, at_link=tmp_path / "at") as emu:
         radios: list[dict] = []
         logs: list[str] = []
-        mon = AtPortMonitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device, 0.2),
+        mon = AtPortMonitor(monitor_profile(write_profile, str(tmp_path / "at"), emu.device, 0.5),
                             radios.append,
                       lambda urcs: None, logs.append)
         try:

@@ -597,3 +597,30 @@ def test_watching_a_pty_without_lines_ends_quietly():
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_fault_knobs_slow_commands_reboot_on_qpinc_and_replies(emu_port):
+    _emu, port = emu_port(echo=False, sim="pin", qpinc=False, time_scale=1, port="uart", reboot_time=0.5,
+                         boot_urc_gap=0.01, slow_commands={'AT+CPIN="1': 0.4},
+                         replies={"AT+CGMR": ["BG95M3LAR02A03_01.204", "+CMS ERROR: 13"]})
+    assert port.cmd('AT+QPINC="SC"') == b"\r\nERROR\r\n", "AT+QPINC unsupported"
+    assert port.cmd("AT+CGMR") == b"\r\nBG95M3LAR02A03_01.204\r\n\r\n+CMS ERROR: 13\r\n"
+    start = time.monotonic()
+    assert port.cmd('AT+CPIN="1234"') == b"\r\nOK\r\n"
+    assert time.monotonic() - start >= 0.35, "a slow SIM answers late"
+    emu2, port2 = emu_port(echo=False, reboot_on="AT+CSQ", port="uart", reboot_time=0.5, time_scale=1,
+                           boot_urc_gap=0.01)
+    assert port2.cmd("AT+CSQ", timeout=0.3) == b"", "crashed on it: no answer"
+    assert emu2.wait_for("event", "booting") and emu2.wait_for("urc", "APP RDY", 3)
+    assert port2.cmd("AT+CSQ").endswith(b"\r\nOK\r\n"), "once only"
+    with pytest.raises(ValueError, match="slow_commands"):
+        Scenario.from_dict({"slow_commands": {"AT": "x"}})
+    with pytest.raises(ValueError, match="replies"):
+        Scenario.from_dict({"replies": {"AT": []}})
+
+
+def test_stopping_twice_is_harmless():
+    emu = Emulator({"boot_at_start": False})
+    emu.__enter__()
+    emu.__exit__(None, None, None)
+    emu.stop()

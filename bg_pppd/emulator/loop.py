@@ -99,6 +99,9 @@ class Loop:
             self.sel.register(fd, events, (read_fn, write_fn))
 
     def stop(self) -> None:
+        """End ``run()``; stopping a loop that already ended does nothing."""
+        if self._stopping:
+            return
         self._stopping = True
         self.post(lambda: None)
 

@@ -126,6 +126,7 @@ class Modem:
         self._rebooted_once = False
         self._lines_seen: dict[str, bool] = {}
         self._hung_once = False
+        self._crashed_once = False
 
     # the command handlers act on the port that sent the command
     echo = property(lambda self: self.ch.echo, lambda self, v: setattr(self.ch, "echo", v))
@@ -405,10 +406,15 @@ class Modem:
             self.power = "hung"
             self.io.log("event", "hung: no more answers")
             return
+        if self.sc.reboot_on and line.upper().startswith(self.sc.reboot_on.upper()) and not self._crashed_once:
+            self._crashed_once = True  # a firmware crash on this command: no answer, a reboot
+            self.reboot("by itself")
+            return
         ch.busy = True
         self.ch = ch
-        reply = self.execute(line)
-        delay = reply.delay + self.sc.scaled("response_delay")
+        quirk = self.sc.replies.get(line)
+        reply = Reply(list(quirk[:-1]), quirk[-1]) if quirk else self.execute(line)
+        delay = reply.delay + self.sc.scaled("response_delay") + self.sc.extra_delay(line)
         gen = self.generation
 
         def answer() -> None:
@@ -683,6 +689,8 @@ class Modem:
         self._sim_became_ready(self.io.now())
 
     def at_qpinc(self, form: str, args: list[str]) -> Reply:
+        if not self.sc.qpinc:
+            return Reply(final="ERROR")
         return Reply([f'+QPINC: "SC",{self.pin_tries},{self.puk_tries}'])
 
     def at_qccid(self, form: str, args: list[str]) -> Reply:

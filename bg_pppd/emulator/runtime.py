@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -28,6 +29,8 @@ from .. import atomic
 from .loop import Loop, TimerHandle
 from .modem import Modem
 from .scenario import Scenario
+
+MAX_CONTROL_LINE = 65536  # a request is a short JSON line: a client that sends more without "\n" is dropped
 
 
 class Pty:
@@ -312,11 +315,21 @@ class Emulator:
         return False
 
     def _serve_control(self) -> None:
+        """The socket is 0600 whatever the umask: bound in a private (0700) directory, made 0600
+        there, then renamed into place, so it is never reachable with a looser mode."""
         path = self.control_path
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
+        private = Path(tempfile.mkdtemp(prefix=".ctl", dir=path.parent))
+        bound = private / "s"
+        try:
+            self._server.bind(str(bound))
+            os.chmod(bound, 0o600)
+            os.replace(bound, path)
+        finally:
+            with contextlib.suppress(OSError):
+                bound.unlink()
+            with contextlib.suppress(OSError):
+                private.rmdir()
         self._server.listen(8)
         self._server.setblocking(False)
         self.loop.add_reader(self._server.fileno(), self._accept)
@@ -339,10 +352,7 @@ class Emulator:
         except OSError:
             data = b""
         if not data:
-            self.loop.remove(fd)
-            del self._clients[fd]
-            self._watchers.discard(fd)
-            conn.close()
+            self._drop_client(fd)
             return
         buf += data
         while b"\n" in buf:
@@ -352,10 +362,22 @@ class Emulator:
             if reply.pop("watch", False):
                 self._watchers.add(fd)
                 reply.update(self.modem.lines())
-            with contextlib.suppress(OSError):
-                conn.setblocking(True)
+            try:  # a client that does not read its replies must not stall the module
+                conn.settimeout(2.0)
                 conn.sendall(json.dumps(reply).encode() + b"\n")
                 conn.setblocking(False)
+            except OSError:
+                self._drop_client(fd)
+                return
+        if len(buf) > MAX_CONTROL_LINE:
+            self.log("control", f"client dropped: {len(buf)} bytes without a newline")
+            self._drop_client(fd)
+
+    def _drop_client(self, fd: int) -> None:
+        conn, _ = self._clients.pop(fd)
+        self.loop.remove(fd)
+        self._watchers.discard(fd)
+        conn.close()
 
     def _control(self, line: bytes) -> dict[str, Any]:
         try:

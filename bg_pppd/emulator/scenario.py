@@ -53,7 +53,11 @@ class Scenario:
     connect_text: str = "CONNECT 150000000"
     hang_after: int | None = None     # stop answering after this many commands, until a reset
     reboot_after: int | None = None   # reboot by itself (once) after this many commands
-    response_delay: float = 0.0
+    response_delay: float = 0.0       # every answer this late (the module still answers in order)
+    slow_commands: dict = field(default_factory=dict)  # {command prefix: extra seconds}: a slow SIM, say
+    reboot_on: str = ""               # reboot by itself (once), unanswered, on a command with this prefix
+    qpinc: bool = True                # False: AT+QPINC unsupported (ERROR), as on some firmware
+    replies: dict = field(default_factory=dict)  # {command line: [lines..., final]}: a firmware's quirks
     cfun_delay: float = 0.2
     hangup_delay: float = 0.1
     noise: list = field(default_factory=list)  # URC lines sent between answers
@@ -93,7 +97,18 @@ class Scenario:
             raise ValueError(f"scenario rat: {sc.rat!r} is not catm1 | nbiot | gsm")
         if sc.network not in ("auto", "pppd", "sink"):
             raise ValueError(f"scenario network: {sc.network!r} is not auto | pppd | sink")
+        if not all(isinstance(k, str) and isinstance(v, (int, float)) and v >= 0
+                   for k, v in sc.slow_commands.items()):
+            raise ValueError("scenario slow_commands: {command prefix: seconds}")
+        if not all(isinstance(k, str) and isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+                   for k, v in sc.replies.items()):
+            raise ValueError("scenario replies: {command line: [lines..., final result]}")
         return sc
+
+    def extra_delay(self, line: str) -> float:
+        """The slow_commands delay of a command line (scaled)."""
+        up = line.upper()
+        return sum(float(v) for k, v in self.slow_commands.items() if up.startswith(k.upper())) * self.time_scale
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
