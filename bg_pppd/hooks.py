@@ -38,12 +38,17 @@ def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
         except subprocess.TimeoutExpired:
             log.warning("%s: hook on_%s timed out after %g s: %s", profile, event, timeout, argv[0])
             return
-        except OSError as exc:
-            log.warning("%s: hook on_%s cannot run %s: %s", profile, event, argv[0], exc.strerror)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument or the environment
+            log.warning("%s: hook on_%s cannot run %s: %s", profile, event, argv[0],
+                        getattr(exc, "strerror", None) or exc)
             return
         if result.returncode:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
             log.warning("%s: hook on_%s exited %d %s", profile, event, result.returncode, tail[0])
     thread = threading.Thread(target=go, name=f"hook-{event}", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError as exc:  # no thread to spare: the hook is skipped, the link goes on
+        log.warning("%s: hook on_%s not run: %s", profile, event, exc)
+        return None
     return thread

@@ -16,6 +16,7 @@ failure and tried again each interval.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -122,7 +123,8 @@ class AtPortMonitor(_Worker):
                         at.poll(0)
                         self._hand_on(at.take_urcs())
         finally:
-            ser.close()
+            with contextlib.suppress(OSError):  # a vanished port: keep the first error
+                ser.close()
 
     def _hand_on(self, urcs: list[str]) -> None:
         events = ring_urcs(urcs)

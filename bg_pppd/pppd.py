@@ -42,58 +42,215 @@ class LinkInfo:
     remote_ip: str = ""
     dns: list[str] = field(default_factory=list)
     reason: str = ""   # the last line that explains an ending
+    device: str = ""   # the tty pppd was given (its peer file's first word)
+    bad_option: str = ""    # the word of pppd's "unrecognized option '...'"
+    unknown_host: str = ""  # the word of pppd's "unknown host: ..." (a word holding ':')
 
     @property
     def up(self) -> bool:
         return bool(self.local_ip and self.remote_ip)
 
 
-_PATTERNS = [
+# Only lines pppd prints itself, whole. Its log stream also carries chat's REPORT line
+# ("chat:  <date> CONNECT <module text>"), chat -v's echo of everything the module sends
+# (ppp.debug), and pppd's lines quoting the peer ("Remote message: ...", CHAP messages):
+# a pattern that matched inside a line would let the module declare the link up.
+_FACTS = [
     (re.compile(r"Using interface (\S+)"), "interface"),
-    (re.compile(r"Connect: (\S+) <-->"), "interface"),
-    (re.compile(r"local\s+IP address (\S+)"), "local_ip"),
-    (re.compile(r"remote IP address (\S+)"), "remote_ip"),
-    (re.compile(r"local\s+LL address (\S+)"), "local_ll"),
-    (re.compile(r"remote LL address (\S+)"), "remote_ll"),
-    (re.compile(r"(?:primary|secondary)\s+DNS address (\S+)"), "dns"),
+    (re.compile(r"Connect: (\S+) <--> \S.*"), "interface"),
+    (re.compile(r"local +IP address (\S+)"), "local_ip"),
+    (re.compile(r"remote +IP address (\S+)"), "remote_ip"),
+    (re.compile(r"local +LL address (\S+)"), "local_ll"),
+    (re.compile(r"remote +LL address (\S+)"), "remote_ll"),
+    (re.compile(r"(?:primary|secondary) +DNS address (\S+)"), "dns"),
 ]
-_REASONS = ("Connect script failed", "Modem hangup", "No response to", "LCP terminated by peer",
-            "Serial link appears to be disconnected", "authentication failed", "Couldn't open",
-            "unrecognized option", "Device or resource busy", "Can't get terminal parameters",
-            "Failed to open", "Terminating on signal", "LCP: timeout sending Config-Requests",
-            "IPCP: timeout sending Config-Requests", "is locked by pid", "Connection terminated")
+_PROGRAM = r"(?:\S*pppd: )?"  # option errors come before logging starts: prefixed with argv[0]
+_BAD_OPTION = re.compile(_PROGRAM + r"In file .*: unrecognized option '(.*)'")
+_UNKNOWN_HOST = re.compile(_PROGRAM + r"unknown host: (.*)")
+_REASON = re.compile(r"\S*pppd: |Connect script failed|Modem hangup|No response to \d+ echo-requests"
+                     r"|LCP terminated by peer|Serial link appears to be disconnected"
+                     r"|\S+ authentication failed|Couldn't |Can't get terminal parameters|Failed to open"
+                     r"|Terminating on signal|LCP: timeout sending Config-Requests"
+                     r"|IPCP: timeout sending Config-Requests|Device \S+ is locked by pid")
+_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+
+
+def valid_interface(name: str) -> bool:
+    """A Linux interface name that is safe as an argument and in a /sys path (no '/', no leading '-')."""
+    return bool(_IFNAME.fullmatch(name)) and name not in (".", "..")
+
+
+def _address(text: str, version: int) -> str | None:
+    import ipaddress  # only once pppd reports an address
+
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return str(address) if address.version == version else None
 
 
 def parse_line(info: LinkInfo, line: str) -> bool:
-    """Update ``info`` from one pppd log line; True when the line brought IP up."""
+    """Update ``info`` from one pppd log line; True when the line brought IP up.
+
+    These are claims: system.py has the kernel confirm them before the link counts as up.
+    """
     was_up = info.up
-    for pattern, attr in _PATTERNS:
-        m = pattern.search(line)
-        if not m:
-            continue
-        value = m.group(1)
-        if attr == "dns":
-            if value not in info.dns:
-                info.dns.append(value)
-        elif attr == "local_ll":
-            info.local_ip = info.local_ip or value
-        elif attr == "remote_ll":
-            info.remote_ip = info.remote_ip or value
-        else:
-            setattr(info, attr, value)
-    if any(r in line for r in _REASONS) and "Connection terminated" not in line:
+    for pattern, attr in _FACTS:
+        m = pattern.fullmatch(line)
+        if m:
+            _fact(info, attr, m.group(1))
+            break
+    if m := _BAD_OPTION.fullmatch(line):
+        info.bad_option = m.group(1)
+    elif m := _UNKNOWN_HOST.fullmatch(line):
+        info.unknown_host = m.group(1)
+    if _REASON.match(line):
         info.reason = line.strip()
     return info.up and not was_up
+
+
+def _fact(info: LinkInfo, attr: str, value: str) -> None:
+    if attr == "interface":
+        if valid_interface(value):
+            info.interface = value
+        return
+    address = _address(value, 6 if attr.endswith("_ll") else 4)
+    if address is None:
+        return
+    if attr == "local_ip":
+        # pppd's IP-up burst starts here and its DNS lines follow: DNS "seen" before it
+        # (chat -v echoing the module during the dial) is not the network's
+        info.local_ip = address
+        info.dns.clear()
+    elif attr == "remote_ip":
+        info.remote_ip = address
+    elif attr == "local_ll":
+        info.local_ip = info.local_ip or address
+    elif attr == "remote_ll":
+        info.remote_ip = info.remote_ip or address
+    elif address not in info.dns:
+        info.dns.append(address)
+
+
+def device_missing(info: LinkInfo) -> bool:
+    """pppd's option error is its tty: the path did not exist (a USB port re-enumerating), so
+    pppd read the word as an option, or, holding ':' (/dev/serial/by-path/...), as an IP pair."""
+    device = info.device
+    if not device:
+        return False
+    return info.bad_option == device or (":" in device and info.unknown_host == device.split(":", 1)[0])
+
+
+def permanent(code: int, info: LinkInfo) -> str | None:
+    """What to fix when a retry or reset cannot mend this exit; None when one can."""
+    if code == 2 and device_missing(info):
+        return None
+    return PERMANENT.get(code)
 
 
 def describe_exit(code: int | None, info: LinkInfo) -> str:
     if code is None:
         return info.reason or "pppd ended"
+    if code == 2 and device_missing(info):
+        return f"the PPP port {info.device} was missing (or no tty) when pppd started (exit 2)"
     if code < 0:
         text = f"pppd killed by signal {-code}"
     else:
         text = f"{EXIT_MEANING.get(code, 'pppd failed')} (exit {code})"
     return f"{text}: {info.reason}" if info.reason and code != 4 else text
+
+
+# ----- what the kernel says ----------------------------------------------------------------------
+
+SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFDSTADDR = 0x8913, 0x8915, 0x8917  # <linux/sockios.h>
+IFF_UP, IFF_POINTOPOINT = 0x1, 0x10
+
+
+def _ifreq(sock, request: int, name: str) -> bytes:
+    import fcntl
+    import struct
+
+    return fcntl.ioctl(sock.fileno(), request, struct.pack("16s16s", name.encode(), b""))
+
+
+def _kernel_ipv4(name: str) -> tuple[int, str, str]:
+    """(flags, local, peer) of interface ``name``; OSError when it has no IPv4 address."""
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        flags = struct.unpack_from("H", _ifreq(sock, SIOCGIFFLAGS, name), 16)[0]
+        local = socket.inet_ntoa(_ifreq(sock, SIOCGIFADDR, name)[20:24])
+        peer = socket.inet_ntoa(_ifreq(sock, SIOCGIFDSTADDR, name)[20:24])
+    return flags, local, peer
+
+
+def _kernel_flags(name: str) -> int:
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        return struct.unpack_from("H", _ifreq(sock, SIOCGIFFLAGS, name), 16)[0]
+
+
+def _kernel_ipv6(name: str) -> list[str]:
+    import ipaddress
+
+    found = []
+    try:
+        with open("/proc/net/if_inet6") as table:
+            for row in table:
+                fields = row.split()
+                if len(fields) == 6 and fields[5] == name:
+                    found.append(str(ipaddress.IPv6Address(bytes.fromhex(fields[0]))))
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def pppd_interface(linkname: str, pid: int) -> str | None:
+    """The interface pppd ``pid`` wrote into its link pid file (``PID\\nIFNAME``), if it did."""
+    for directory in ("/run", "/var/run"):
+        try:
+            words = open(f"{directory}/ppp-{linkname}.pid").read().split()
+        except OSError:
+            continue
+        if len(words) >= 2 and words[0] == str(pid):
+            return words[1]
+    return None
+
+
+def kernel_disagrees(info: LinkInfo, linkname: str = "", pid: int | None = None) -> str:
+    """Why the kernel does not back what pppd's log claims ('' when it does).
+
+    The log can be spoofed by the module (see _FACTS); the kernel's interface, with
+    the addresses IPCP set on it, cannot.
+    """
+    name = info.interface
+    if not valid_interface(name):
+        return f"no valid interface name ({name!r})"
+    if pid is not None and linkname:
+        own = pppd_interface(linkname, pid)
+        if own is not None and own != name:
+            return f"pppd {pid} runs on {own}, not {name}"
+    if ":" in info.local_ip:
+        try:
+            flags = _kernel_flags(name)
+        except OSError as exc:
+            return f"no interface {name} ({exc.strerror})"
+        if info.local_ip not in _kernel_ipv6(name):
+            return f"{name} does not hold {info.local_ip}"
+    else:
+        try:
+            flags, local, peer = _kernel_ipv4(name)
+        except OSError as exc:
+            return f"{name} has no IPv4 address ({exc.strerror})"
+        if (local, peer) != (info.local_ip, info.remote_ip):
+            return f"{name} holds {local} peer {peer}"
+    if not (flags & IFF_UP and flags & IFF_POINTOPOINT):
+        return f"{name} is not an up point-to-point interface"
+    return ""
 
 
 class PppdProcess:
@@ -120,12 +277,19 @@ class PppdProcess:
         self.pid: int = self.proc.pid
         self.exit_code: int | None = None
         self._reader = threading.Thread(target=self._read, args=(read_fd,), name="pppd-log", daemon=True)
-        self._reader.start()
         self._waiter = threading.Thread(target=self._wait, name="pppd-wait", daemon=True)
-        self._waiter.start()
+        try:
+            self._reader.start()
+            self._waiter.start()
+        except BaseException:  # pppd runs, but could not be watched: it must not run unsupervised
+            self.kill()
+            if not self._reader.is_alive():
+                os.close(read_fd)
+            raise
 
     def _read(self, fd: int) -> None:
-        with os.fdopen(fd, "r", errors="replace") as stream:
+        # lines end at "\n" only: a "\r" inside chat's REPORT text must not start a line of its own
+        with os.fdopen(fd, "r", errors="replace", newline="\n") as stream:
             for line in stream:
                 self.on_line(line.rstrip("\n"))
 

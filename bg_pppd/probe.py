@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .pppd import valid_interface
 from .programs import find
 
 DAY = 86400.0
@@ -41,6 +42,8 @@ def spacing(interval: float, budget: int, cost: int) -> float:
 
 def received_bytes(interface: str) -> int | None:
     """What the interface has received so far (None when unknown)."""
+    if not valid_interface(interface):
+        return None
     try:
         return int(Path(f"/sys/class/net/{interface}/statistics/rx_bytes").read_text())
     except (OSError, ValueError):
@@ -60,6 +63,8 @@ def parse_target(target: str) -> tuple[str, int | None]:
         host, port = target, None
     if not host:
         raise ValueError(f"{target!r} has no host")
+    if host.startswith("-"):
+        raise ValueError(f"{target!r}: a host cannot start with '-' (ping would read it as an option)")
     if port is None:
         return host, None
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -69,14 +74,19 @@ def parse_target(target: str) -> tuple[str, int | None]:
 
 def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
     """One probe through ``interface``; (reachable, why not)."""
-    host, port = parse_target(target)
+    try:
+        host, port = parse_target(target)
+    except ValueError as exc:
+        return False, str(exc)
+    if interface and not valid_interface(interface):
+        return False, f"{interface!r} is no interface name"
     if port is None:
         ping = find("ping") or "/bin/ping"
         args = [ping, "-c", "1", "-s", str(PING_PAYLOAD), "-W", str(max(1, math.ceil(timeout)))]
         if interface:
             args += ["-I", interface]
-        try:
-            result = subprocess.run([*args, host], capture_output=True, timeout=timeout + 2,
+        try:  # "--": the host is never an option (iputils and busybox ping both take it)
+            result = subprocess.run([*args, "--", host], capture_output=True, timeout=timeout + 2,
                                     stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, f"ping: {exc}"

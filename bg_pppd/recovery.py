@@ -10,6 +10,7 @@ state and does what the decision says.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,14 +29,21 @@ class Ladder:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ladder:
+        """A ladder from a saved file, which may be damaged: ValueError unless every field makes sense."""
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
         failures = data.get("failures", 0)
         resets = data.get("resets", 0)
         last = data.get("last_reset")
-        if not (isinstance(failures, int) and isinstance(resets, int) and failures >= 0 and resets >= 0):
-            raise ValueError("bad counts")
-        if last is not None and not isinstance(last, (int, float)):
+        error = data.get("last_error", "")
+        for count in (failures, resets):  # bool is an int to Python, never a count here
+            if type(count) is not int or not 0 <= count < 2**31:
+                raise ValueError("bad counts")
+        if last is not None and (type(last) not in (int, float) or not math.isfinite(last)):
             raise ValueError("bad time")
-        return cls(failures, resets, None if last is None else float(last), str(data.get("last_error", "")))
+        if not isinstance(error, str):
+            raise ValueError("bad error text")
+        return cls(failures, resets, None if last is None else float(last), error[:1000])
 
 
 @dataclass(frozen=True)
@@ -52,36 +60,56 @@ class Policy:
     reset_waits: tuple[float, ...] = (600.0, 1800.0, 3600.0)
     stable_after: float = 60.0
     max_retry_pause: float = 600.0  # growing pauses stop growing here
+    min_pause: float = 0.5          # whatever the profile says (its floor too): never a hot loop
 
     def reset_allowed_at(self, ladder: Ladder) -> float | None:
         """Earliest time for the next reset; None when the next reset is the first (immediate)."""
         if ladder.resets == 0 or ladder.last_reset is None:
             return None
-        wait = self.reset_waits[min(ladder.resets - 1, len(self.reset_waits) - 1)]
-        return ladder.last_reset + wait
+        wait = self.reset_waits[min(ladder.resets - 1, len(self.reset_waits) - 1)] if self.reset_waits else 0.0
+        return ladder.last_reset + self._at_least(wait)
+
+    def pause(self, beyond: int) -> float:
+        """The pause after the ``beyond``-th attempt past dial_attempts: doubling, capped, floored.
+
+        The exponent is capped first: the failure count persists across restarts and can be
+        huge, and ``float * 2 ** 1100`` overflows.
+        """
+        grown = self._at_least(self.retry_wait) * (2 ** min(max(beyond, 0), 32))
+        return self._at_least(min(grown, self.max_retry_pause))
+
+    def _at_least(self, seconds: float) -> float:
+        return seconds if seconds >= self.min_pause else self.min_pause  # NaN too
+
+    @property
+    def stable_wait(self) -> float:
+        """How long a link must stay up to count as stable (never 0: a flapping link must count)."""
+        return self._at_least(self.stable_after)
 
     def failed(self, ladder: Ladder, now: float, error: str = "") -> Decision:
         """An attempt failed (pre-flight, dial, negotiation, or a link that dropped too soon)."""
         ladder.failures += 1
         ladder.last_error = error
         if ladder.failures < self.dial_attempts:
-            return Decision("dial", now + self.retry_wait,
+            return Decision("dial", now + self._at_least(self.retry_wait),
                             f"attempt {ladder.failures} of {self.dial_attempts} failed")
         allowed = self.reset_allowed_at(ladder)
         if allowed is None or now >= allowed:
             which = "first reset, immediate" if allowed is None else f"reset {ladder.resets + 1}"
             return Decision("reset", now, f"{ladder.failures} consecutive failures: {which}")
         beyond = ladder.failures - self.dial_attempts  # 0, 1, 2, ... while the reset must wait
-        pause = min(self.retry_wait * (2 ** beyond), self.max_retry_pause)
-        at = min(now + pause, allowed)
+        at = min(now + self.pause(beyond), allowed)
         return Decision("dial", at, f"{ladder.failures} consecutive failures; next reset not before "
                                     f"+{allowed - now:.0f} s, dialling again meanwhile")
 
-    def reset_done(self, ladder: Ladder, now: float) -> Decision:
+    def reset_done(self, ladder: Ladder, now: float, confirmed: bool = True) -> Decision:
+        """A reset ended. One that failed (not confirmed: the module did not go away and come
+        back) paces the ladder all the same: the module may have been power-cycled, and a
+        broken reset method must never turn into a power-cycle loop."""
         ladder.resets += 1
         ladder.last_reset = now
         ladder.failures = 0
-        return Decision("dial", now, f"reset {ladder.resets} done")
+        return Decision("dial", now, f"reset {ladder.resets} " + ("done" if confirmed else "failed"))
 
     def link_stable(self, ladder: Ladder) -> None:
         ladder.failures = 0
@@ -91,7 +119,7 @@ class Policy:
 
     def link_down(self, ladder: Ladder, now: float, up_since: float, error: str = "") -> Decision:
         """A drop after ``stable_after`` is redialled at once; an earlier one is a failed attempt."""
-        if now - up_since >= self.stable_after:
+        if now - up_since >= self.stable_wait:
             self.link_stable(ladder)
             return Decision("dial", now, "link dropped after being stable: redial at once")
         return self.failed(ladder, now, error or "link dropped before it was stable")

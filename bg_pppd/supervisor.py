@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Protocol
 
-from .errors import EXIT_OK
+from .errors import EXIT_FAILURE, EXIT_OK
 from .eventqueue import EventQueue
-from .pppd import PERMANENT, LinkInfo, describe_exit
+from .pppd import LinkInfo, describe_exit, permanent
 from .profile import Profile
 from .radio import RADIO_KEYS, summary
 from .recovery import Decision, Ladder, Policy
@@ -82,6 +82,12 @@ class System(Protocol):
 
 
 TERMINATE_WAIT = 15.0  # pppd's LCP Terminate-Request handshake, then the disconnect script
+KILL_WAIT = 5.0        # after SIGKILL, for pppd's exit to arrive; then the stop goes on without it
+
+
+def one_line(text: str) -> str:
+    """A message fit for one log line and sd_notify (a failure's text may hold newlines)."""
+    return " ".join(str(text).split())
 
 
 class Supervisor:
@@ -96,6 +102,10 @@ class Supervisor:
         self.since = 0.0
         self.timer_at: float | None = None
         self.job: Job | None = None            # the pre-flight or reset worker, when one runs
+        self.job_kind = ""                     # "pre-flight" or "reset": what the job is
+        self.killed = False                    # SIGKILL sent while stopping
+        self.crashed = False                   # a handler raised: the daemon is stopping with exit 1
+        self._failing: set[str] = set()        # system calls that failed already (traceback logged once)
         self.watch: Job | None = None          # the probe while connected
         self.dead_reason = ""
         self.link_is_up = False
@@ -141,12 +151,28 @@ class Supervisor:
         """Thread-safe: the only way workers, pppd and signals reach the state machine."""
         self.events.put((ev, data))
 
-    def switch(self, new: State, why: str, timer: float | None = None) -> None:
+    def switch(self, new: State, why: str, timer: float | None = None, level: int = logging.INFO) -> None:
         old = self.state
         self.state, self.since = new, self.sys.clock()
         self.timer_at = None if timer is None else self.since + timer
-        log.info("%s: switch from %s to %s: %s", self.p.name, old.value, new.value, why)
-        self.sys.status_changed(self.status())
+        log.log(level, "%s: switch from %s to %s: %s", self.p.name, old.value, new.value, one_line(why))
+        self._status()
+
+    def _status(self) -> None:
+        self._call("publish the status", lambda: self.sys.status_changed(self.status()))
+
+    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+        """A side effect whose failure must not change what the state machine does: logged
+        (with its traceback the first time), then the machine goes on."""
+        try:
+            return action()
+        except Exception as exc:
+            if what in self._failing:
+                log.error("%s: cannot %s: %s", self.p.name, what, one_line(str(exc)) or type(exc).__name__)
+            else:
+                self._failing.add(what)
+                log.exception("%s: cannot %s", self.p.name, what)
+            return None
 
     def dispatch(self, ev: Ev, data: Any = None) -> None:
         handler = self._table.get((self.state, ev))
@@ -179,12 +205,52 @@ class Supervisor:
         self._begin_preflight("starting")
 
     def run(self, tick: Callable[[], None] | None = None, tick_every: float | None = None) -> int:
-        self.start()
+        """Until stopped. A handler that raises (a bug, an unforeseen error) is the crash barrier's:
+        pppd is ended like on a stop, the status says why, and the exit status is 1 (systemd
+        restarts the daemon), instead of a traceback that leaves pppd running unsupervised."""
+        try:
+            self.start()
+        except Exception as exc:
+            self._crash(exc)
         while self.state is not State.STOPPED:
-            self.step(max_wait=tick_every)
-            if tick:
-                tick()
+            try:
+                self.step(max_wait=tick_every)
+                if tick:
+                    tick()
+            except Exception as exc:
+                self._crash(exc)
         return self.exit_code
+
+    def _crash(self, exc: Exception) -> None:
+        self.exit_code = EXIT_FAILURE
+        self.last_error = one_line(f"internal error: {type(exc).__name__}: {exc}")
+        if not self.crashed:
+            self.crashed = True
+            log.exception("%s: internal error in state %s; stopping", self.p.name, self.state.value)
+            if self.state is State.STOPPING:
+                return  # its timer still bounds the wait for pppd
+            try:
+                self._stop("internal error")  # through the table: SIGTERM, then SIGKILL, bounded
+                return
+            except Exception:
+                log.exception("%s: the stop failed too", self.p.name)
+        else:
+            log.error("%s: %s, again while stopping; ending pppd and stopping now", self.p.name, self.last_error)
+        self._hard_stop()
+
+    def _hard_stop(self) -> None:
+        """The handlers cannot be trusted any more: kill pppd, undo what can be undone, stop."""
+        if self.pppd_running:
+            self._call("kill pppd", lambda: self.sys.stop_pppd(kill=True))
+            self.pppd_running = False
+        if self.job is not None:
+            job, self.job = self.job, None
+            self._call(f"cancel the {self.job_kind}", job.cancel)
+        self._went_down()
+        self._save()
+        self.state, self.timer_at = State.STOPPED, None
+        log.info("%s: stopped after an internal error", self.p.name)
+        self._status()
 
     def status(self) -> dict[str, Any]:
         nxt = self.policy.reset_allowed_at(self.ladder) if self.ladder.failures else None
@@ -200,10 +266,10 @@ class Supervisor:
 
     # ----- handlers --------------------------------------------------------------------------
 
-    def _begin_preflight(self, why: str) -> None:
+    def _begin_preflight(self, why: str, level: int = logging.INFO) -> None:
         self.info = LinkInfo()
-        self.switch(State.PREFLIGHT, why)
-        self.job = self.sys.start_preflight(self.post)
+        self.switch(State.PREFLIGHT, why, level=level)
+        self.job, self.job_kind = self.sys.start_preflight(self.post), "pre-flight"
 
     def _dial(self, report: Any) -> None:
         self.job = None
@@ -218,6 +284,7 @@ class Supervisor:
             self._attempt_failed(Failure(reason))
             return
         self.pppd_running = True
+        self.killed = False
         # pppd sticks in a phase sometimes (LCP never opens): end it after a generous bound
         self.switch(State.DIALING, "pre-flight passed, pppd started",
                     timer=r.dial_timeout + 2 * r.at_timeout + 30)
@@ -229,17 +296,21 @@ class Supervisor:
             self._finish(failure.exit_code, f"cannot continue: {failure.message}")
             return
         self.skip_at = failure.not_responding
-        self._decide(self.policy.failed(self.ladder, self.sys.clock(), failure.message))
+        self._decide(self.policy.failed(self.ladder, self.sys.clock(), failure.message), failure.message)
 
     def _dial_failed(self, code: int) -> None:
         self.pppd_running = False
-        self.sys.after_pppd()
+        self._after_pppd()
         message = describe_exit(code, self.info)
-        if code in PERMANENT:
+        fix = permanent(code, self.info)  # a missing PPP port is a failed attempt, not an option error
+        if fix:
             self.last_error = message
-            self._finish(2 if code == 2 else 20, f"cannot continue: {message}; {PERMANENT[code]}")
+            self._finish(2 if code == 2 else 20, f"cannot continue: {message}; {fix}")
             return
         self._attempt_failed(Failure(message))
+
+    def _after_pppd(self) -> None:
+        self._call("clean up after pppd", self.sys.after_pppd)
 
     def _dial_stuck(self, _data: Any) -> None:
         log.warning("%s: pppd did not bring IP up in time; ending it", self.p.name)
@@ -250,10 +321,10 @@ class Supervisor:
         self.up_since = self.sys.clock()
         self.dead_reason = ""
         self.link_is_up = True
-        self.sys.link_up(info)
-        self.watch = self.sys.start_watch(self.post, info)
+        self._call("run the link-up actions (DNS, on_up)", lambda: self.sys.link_up(info))
+        self.watch = self._call("start watching the link", lambda: self.sys.start_watch(self.post, info))
         self.switch(State.CONNECTED, f"IP up on {info.interface}: {info.local_ip} peer {info.remote_ip}",
-                    timer=self.p.recovery.stable_after)
+                    timer=self.policy.stable_wait)
 
     def _stable(self, _data: Any) -> None:
         if self.ladder.failures or self.ladder.resets:
@@ -261,8 +332,11 @@ class Supervisor:
                      self.p.recovery.stable_after)
         self.policy.link_stable(self.ladder)
         self.last_error = ""
-        self.sys.save_ladder(self.ladder)
-        self.sys.status_changed(self.status())
+        self._save()
+        self._status()
+
+    def _save(self) -> None:
+        self._call("save the recovery state", lambda: self.sys.save_ladder(self.ladder))
 
     def _link_dead(self, reason: str) -> None:
         """Carrier lost, or the probe says no packets pass: hang pppd up; its exit is the link-down.
@@ -279,7 +353,7 @@ class Supervisor:
             log.info("%s: the module reports %s", self.p.name, "; ".join(urcs))
         else:
             log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)
-        self.sys.ring_hook(self.info, list(urcs or []))
+        self._call("run on_ring", lambda: self.sys.ring_hook(self.info, list(urcs or [])))
 
     def _set_radio(self, radio: dict[str, Any]) -> None:
         if radio:
@@ -293,59 +367,66 @@ class Supervisor:
         self._set_radio(radio)
         if changed:
             log.info("%s: radio: %s", self.p.name, summary(self.radio))
-        self.sys.status_changed(self.status())
+        self._status()
 
     def _stop_watch(self) -> None:
-        if self.watch is not None:
-            self.watch.cancel()
-            self.watch = None
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            self._call("stop watching the link", watch.cancel)
 
     def _went_down(self) -> None:
         """IP is gone: undo DNS, run on_down; once per link, whichever way it ended."""
         self._stop_watch()
         if self.link_is_up:
             self.link_is_up = False
-            self.sys.link_down(self.info)
+            self._call("run the link-down actions (DNS, on_down)", lambda: self.sys.link_down(self.info))
 
     def _link_down(self, code: int) -> None:
         self.pppd_running = False
         message = self.dead_reason or describe_exit(code, self.info)
         self._went_down()
-        self.sys.after_pppd()
+        self._after_pppd()
         self.last_error = message
         decision = self.policy.link_down(self.ladder, self.sys.clock(), self.up_since or 0.0, message)
-        self._decide(decision)
+        self._decide(decision, message)
 
-    def _decide(self, decision: Decision) -> None:
-        self.sys.save_ladder(self.ladder)
+    def _decide(self, decision: Decision, cause: str = "") -> None:
+        """Act on the policy; the log line says why the attempt failed, not only that it did."""
+        self._save()
         now = self.sys.clock()
+        why = f"{decision.reason} ({cause})" if cause else decision.reason
         if decision.action == "reset":
-            self.sys.reset_hook()
-            self.switch(State.RESETTING, decision.reason + (" (module not answering: no AT reset)"
-                                                           if self.skip_at else ""))
-            self.job = self.sys.start_reset(self.skip_at, self.post)
+            self._call("run on_reset", self.sys.reset_hook)
+            self.switch(State.RESETTING, why + (" (module not answering: no AT reset)" if self.skip_at else ""))
+            self.job, self.job_kind = self.sys.start_reset(self.skip_at, self.post), "reset"
             return
-        self.switch(State.WAITING, f"{decision.reason}; next attempt in {max(0.0, decision.at - now):.1f} s",
+        self.switch(State.WAITING, f"{why}; next attempt in {max(0.0, decision.at - now):.1f} s",
                     timer=max(0.0, decision.at - now))
 
     def _next_attempt(self, _data: Any) -> None:
         self._begin_preflight("next attempt")
 
     def _reset_done(self, result: str | Failure) -> None:
+        """A failed reset is reported as failed, and still paces the ladder (see Policy.reset_done)."""
         self.job = None
-        if isinstance(result, Failure):
-            self.last_error = result.message
-            log.error("%s: reset failed: %s", self.p.name, result.message)
+        failed = isinstance(result, Failure)
         self.skip_at = False
-        decision = self.policy.reset_done(self.ladder, self.sys.clock())
-        self.sys.save_ladder(self.ladder)
-        self._begin_preflight(decision.reason if not isinstance(result, Failure)
-                              else f"{decision.reason} (unconfirmed)")
+        decision = self.policy.reset_done(self.ladder, self.sys.clock(), confirmed=not failed)
+        if failed:
+            self.last_error = one_line(f"{decision.reason}: {result.message}")
+        self._save()
+        if failed:
+            self._begin_preflight(f"{decision.reason} ({one_line(result.message)}); the next reset waits its "
+                                  "full step all the same", level=logging.WARNING)
+        else:
+            self._begin_preflight(decision.reason)
 
     def _stop(self, why: str) -> None:
         self._stop_watch()
         if self.job is not None:
-            self.job.cancel()  # a cancelled job still reports once: then it is over
+            job = self.job
+            self._call(f"cancel the {self.job_kind}", job.cancel)  # a cancelled job still reports once
+        self.killed = False
         if self.pppd_running:
             self.sys.stop_pppd(kill=False)  # SIGTERM: pppd sends LCP Terminate-Request
         self.switch(State.STOPPING, why or "stop requested", timer=TERMINATE_WAIT)
@@ -354,7 +435,7 @@ class Supervisor:
     def _stopping_pppd_gone(self, _code: int) -> None:
         self.pppd_running = False
         self._went_down()
-        self.sys.after_pppd()
+        self._after_pppd()
         self._maybe_stopped()
 
     def _stopping_job_done(self, _result: Any) -> None:
@@ -366,9 +447,26 @@ class Supervisor:
             self._finish(self.exit_code, "stopped")
 
     def _stop_kill(self, _data: Any) -> None:
-        log.warning("%s: pppd did not end after SIGTERM; killing it", self.p.name)
-        self.sys.stop_pppd(kill=True)
-        self.timer_at = self.sys.clock() + 5
+        """The stop's wait is over: SIGKILL a pppd that ignored SIGTERM, wait once more, then stop
+        without whatever is still pending (a worker stuck in I/O must not keep the daemon alive)."""
+        if self.pppd_running and not self.killed:
+            log.warning("%s: pppd did not end within %g s of SIGTERM; killing it", self.p.name, TERMINATE_WAIT)
+            self.killed = True
+            self.sys.stop_pppd(kill=True)
+            self.timer_at = self.sys.clock() + KILL_WAIT
+            return
+        pending = []
+        if self.pppd_running:
+            pending.append(f"pppd (pid {self.sys.pppd_pid()}), which did not end after SIGKILL")
+            self.pppd_running = False
+        if self.job is not None:
+            pending.append(f"the {self.job_kind} worker, which did not answer its cancel "
+                           f"(stuck in I/O on the port?)")
+            self.job = None
+        message = "stopped without waiting longer for " + " and for ".join(pending)
+        log.error("%s: %s", self.p.name, message)
+        self.last_error = message
+        self._finish(self.exit_code, message)
 
     def _finish(self, code: int, why: str) -> None:
         self.exit_code = code
@@ -376,5 +474,5 @@ class Supervisor:
             self.sys.stop_pppd(kill=True)
             self.pppd_running = False
         self._went_down()
-        self.sys.save_ladder(self.ladder)
+        self._save()
         self.switch(State.STOPPED, why)

@@ -6,8 +6,10 @@ cancelled, so the state machine always knows when nothing runs any more.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from .dns import Dns
 from .errors import BgPppdError, NotResponding, SimProblem
 from .lines import for_port
 from .port import hang_up, open_port
-from .pppd import LinkInfo, PppdProcess, parse_line
+from .pppd import LinkInfo, PppdProcess, kernel_disagrees, parse_line
 from .preflight import Preflight
 from .profile import Profile
 from .recovery import Ladder
@@ -31,6 +33,11 @@ from .supervisor import Ev, Failure
 
 log = logging.getLogger("bg_pppd")
 Post = Callable[[Ev, Any], None]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never into the journal or sd_notify as they are
+
+
+class PortMissing(BgPppdError):
+    """The PPP port is not there (yet): a failed attempt, not an option error."""
 
 
 class Worker:
@@ -99,16 +106,32 @@ class RealSystem:
     # ----- pppd ------------------------------------------------------------------------------
 
     def start_pppd(self, post: Post, info: LinkInfo) -> None:
+        port = self.p.modem.ppp_port
+        if not os.path.exists(port):
+            # a USB module re-enumerating: pppd would read the missing path as an option (exit 2)
+            raise PortMissing(f"the PPP port {port} does not exist")
         # pppd prints the addresses, then the primary and secondary DNS server, in one burst:
         # report the link up once the burst is over, so that status, DNS and on_up see all of
         # it. The secondary is pppd's last line; after the primary another may still come.
         posted = threading.Event()
         timer: list[threading.Timer] = []
+        spawned: list[PppdProcess] = []
+        linkname = f"bg-pppd-{self.p.name}"
+        rejected: set[tuple[str, str, str]] = set()
 
         def post_up() -> None:
-            if not posted.is_set():
-                posted.set()
-                post(Ev.PPPD_UP, info)
+            if posted.is_set() or not info.up:
+                return
+            why = kernel_disagrees(info, linkname, spawned[0].pid if spawned else None)
+            if why:  # the claim came from text the module controls: wait for pppd's own lines
+                claim = (info.interface, info.local_ip, info.remote_ip)
+                if claim not in rejected:
+                    rejected.add(claim)
+                    log.warning("%s: pppd's log claims IP up on %s (%s peer %s), but the kernel disagrees: "
+                                "%s; not trusted", self.p.name, *claim, why)
+                return
+            posted.set()
+            post(Ev.PPPD_UP, info)
 
         def settle(delay: float) -> None:
             for t in timer:
@@ -120,11 +143,15 @@ class RealSystem:
         def on_line(line: str) -> None:
             if not line.strip():
                 return
-            log.info("%s: pppd: %s", self.p.name, line)
-            if parse_line(info, line):
+            log.info("%s: pppd: %s", self.p.name, _CONTROL.sub("?", line))
+            before = (info.interface, info.local_ip, info.remote_ip, len(info.dns))
+            came_up = parse_line(info, line)
+            if posted.is_set() or not info.up:
+                return
+            if len(info.dns) > before[3]:
+                settle(0.0 if line.startswith("secondary") else 0.05)
+            elif came_up or before != (info.interface, info.local_ip, info.remote_ip, len(info.dns)):
                 settle(0.5 if self.p.ppp.use_peer_dns else 0.0)
-            elif info.up and "DNS address" in line and not posted.is_set():
-                settle(0.0 if "secondary DNS" in line else 0.05)
 
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
@@ -133,12 +160,20 @@ class RealSystem:
             from .render import relay_link
 
             self.relay = Relay(self.p, relay_link(self.p, self.rendered.directory))
+        info.device = str(self.relay.link) if self.relay is not None else port
         try:
             self.pppd = PppdProcess(str(self.rendered.peer), on_line, on_exit)
         except BaseException:
             self._close_relay()
             raise
-        self.run.write_pppd_pid(self.pppd.pid)
+        spawned.append(self.pppd)
+        # pppd runs from here on: nothing may make the supervisor think it does not
+        try:
+            self.run.write_pppd_pid(self.pppd.pid)
+        except OSError as exc:
+            log.warning("%s: cannot write %s (%s): pppd %d runs and is supervised, but the next run "
+                        "cannot find it if this daemon is killed", self.p.name, self.run.pppd_pid_path,
+                        exc.strerror or exc, self.pppd.pid)
 
     def stop_pppd(self, kill: bool) -> None:
         if self.pppd:
@@ -148,24 +183,36 @@ class RealSystem:
         """The line is dead: hang pppd's tty up (pppd ends at once), else SIGHUP (it waits 3 s)."""
         if self.pppd:
             device = str(self.relay.link) if self.relay is not None else self.p.modem.ppp_port
-            if not hang_up(device):
+            try:
+                done = hang_up(device)
+            except Exception:  # never let the fallback depend on the tty
+                log.exception("%s: cannot hang up %s; SIGHUP instead", self.p.name, device)
+                done = False
+            if not done:
                 self.pppd.hangup()
 
     def pppd_pid(self) -> int | None:
         return self.pppd.pid if self.pppd and self.pppd.exit_code is None else None
 
     def after_pppd(self) -> None:
-        if self.pppd:
-            self.pppd.join(5)
-        self.pppd = None
-        self.run.write_pppd_pid(None)
-        self._close_relay()
-        self.restore_command_mode()
+        """pppd has ended: forget it, then tidy up; a step that fails is logged, the rest still run."""
+        pppd, self.pppd = self.pppd, None
+        if pppd:
+            pppd.join(5)
+        self._step("remove the pppd pid file", lambda: self.run.write_pppd_pid(None))
+        self._step("close the relay", self._close_relay)
+        self._step("put the PPP port back in command mode", self.restore_command_mode)
+
+    def _step(self, what: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            log.error("%s: cannot %s: %s", self.p.name, what, exc)
 
     def _close_relay(self) -> None:
-        if self.relay is not None:
-            self.relay.close()
-            self.relay = None
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            relay.close()
 
     def restore_command_mode(self) -> None:
         """After pppd, the PPP port must take AT commands again: check, else DTR drop, else +++/ATH."""
@@ -198,7 +245,8 @@ class RealSystem:
         except (PortGone, AtTimeout, OSError):
             pass
         finally:
-            ser.close()
+            with contextlib.suppress(OSError):  # a vanished port: keep the first error
+                ser.close()
 
     # ----- files, systemd, hooks -------------------------------------------------------------
 
@@ -211,9 +259,11 @@ class RealSystem:
     def status_changed(self, status: dict[str, Any]) -> None:
         now = boottime()
         out = dict(status)
-        out["since"] = iso(to_wall(status["since"], now))
-        out["next_reset_not_before"] = iso(to_wall(status["next_reset_not_before"], now))
-        out["radio_at"] = iso(to_wall(status.get("radio_at"), now))
+        for key in ("since", "next_reset_not_before", "radio_at"):
+            try:
+                out[key] = iso(to_wall(status.get(key), now))
+            except (ValueError, OverflowError, OSError):  # a damaged time must not cost the status
+                out[key] = None
         out["pid"] = os.getpid()
         try:
             self.run.write_status(out)
@@ -222,7 +272,7 @@ class RealSystem:
         text = status["state"] + (f" {status['local_ip']}" if status["local_ip"] else "")
         if status["last_error"] and status["state"] != "connected":
             text += f" ({status['last_error']})"
-        notify.notify(status=text[:200])
+        notify.notify(status=_CONTROL.sub(" ", text[:200]))
 
     def start_watch(self, post: Post, info: LinkInfo) -> Any:
         """While connected: DCD/RI on the PPP port, the radio on a separate AT port, the probe."""
@@ -243,36 +293,49 @@ class RealSystem:
         if self.p.modem.separate_at_port and self.p.monitor.interval > 0:
             from .monitor import AtPortMonitor
 
-            monitor = AtPortMonitor(self.p, on_radio, on_urcs, warn)
+            monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(self.p, on_radio, on_urcs, warn))
         elif self.relay is not None:
             from .monitor import EscapeMonitor
 
-            monitor = EscapeMonitor(self.p, self.relay, on_radio, on_urcs, dead, warn)
+            relay = self.relay
+            monitor = self._watcher("the radio monitor", lambda: EscapeMonitor(
+                self.p, relay, on_radio, on_urcs, dead, warn))
         # with read_urcs, an RI pulse is answered by a round that reads the URCs, then on_ring
-        ring = monitor.ring if self.p.monitor.read_urcs and self.relay is not None else \
-            lambda: post(Ev.RING, None)
-        lines = LineWatcher(self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead, ring=ring)
+        ring = monitor.ring if monitor is not None and self.p.monitor.read_urcs and self.relay is not None \
+            else lambda: post(Ev.RING, None)
+        lines = self._watcher("the DCD/RI watch", lambda: LineWatcher(
+            self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead, ring=ring))
         probe = self.p.probe
         prober = None
         if probe.target:
             from .probe import Prober
 
-            prober = Prober(probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
-                            dead=dead, log=warn, budget=probe.budget, when_idle=probe.when_idle)
+            prober = self._watcher("the probe", lambda: Prober(
+                probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
+                dead=dead, log=warn, budget=probe.budget, when_idle=probe.when_idle))
         return Jobs(lines, monitor, prober)
+
+    def _watcher(self, what: str, start: Callable[[], Any]) -> Any:
+        """A watcher that cannot start is logged; the link goes on without it (the others run)."""
+        try:
+            return start()
+        except Exception as exc:
+            log.error("%s: cannot start %s: %s", self.p.name, what, exc)
+            return None
 
     def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None:
         hooks.run(self.p.hooks.on_ring, self.p.name, "ring", info, self.p.hooks.timeout,
                   extra={"BG_PPPD_URCS": "\n".join(urcs)})
 
     def link_up(self, info: LinkInfo) -> None:
-        self.dns.apply(info.interface, info.dns)
+        """DNS, READY=1 and on_up: each on its own, none a link failure (dns and hooks log theirs)."""
+        self._step("apply DNS", lambda: self.dns.apply(info.interface, info.dns))
         if not self.ready_sent:
             self.ready_sent = notify.notify(ready="1") or True
         hooks.run(self.p.hooks.on_up, self.p.name, "up", info, self.p.hooks.timeout)
 
     def link_down(self, info: LinkInfo) -> None:
-        self.dns.undo(info.interface)
+        self._step("undo DNS", lambda: self.dns.undo(info.interface))
         hooks.run(self.p.hooks.on_down, self.p.name, "down", info, self.p.hooks.timeout)
 
     def reset_hook(self) -> None:

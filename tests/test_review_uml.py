@@ -1,0 +1,273 @@
+"""The reliability review's real-link attacks (issue 15: D2, D3, D6, D9) in the UML lab.
+
+Real kernel PPP, real pppd and chat; the module is the emulator. Scenarios that need the
+same kind of guest share one boot (each boot costs about 10 s).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_up_uml import PROFILE
+from .uml import Lab, skip_without_uml
+
+pytestmark = skip_without_uml()
+
+
+@pytest.fixture
+def lab(tmp_path, tmp_path_factory):
+    return Lab(tmp_path, tmp_path_factory.getbasetemp())
+
+
+# The module appends this to its CONNECT line (the review's exact text): chat's REPORT line
+# carries it into pppd's log. Over a sink nothing answers PPP, so no IPCP ever happens.
+SPOOF = ("CONNECT 150000000 local  IP address 203.0.113.66 remote IP address 203.0.113.1 "
+         "primary DNS address 203.0.113.53 secondary DNS address 203.0.113.54")
+# Lines before CONNECT: with ppp.debug, chat -v echoes each of them as a whole line of pppd's log.
+SPOOF_LINES = ("local  IP address 203.0.113.66\nremote IP address 203.0.113.1\n"
+               "primary   DNS address 203.0.113.53\nUsing interface ppp0\nCONNECT 150000000")
+
+SPOOF_PROFILE = """\
+modem:
+  port: {work}/{name}
+network:
+  apn: internet
+  poll_interval: 0.1
+  registration_timeout: 5
+ppp:
+  dns: file
+  dns_file: {dns_file}
+  debug: {debug}
+recovery:
+  at_timeout: 3
+  dial_timeout: 5
+  retry_wait: 0.5
+  stable_after: 3
+hooks:
+  on_up: "/bin/sh -c 'env | grep ^BG_PPPD_ | sort > {work}/{name}.up-env'"
+"""
+
+GUEST_HELPERS = """
+import os as _os, subprocess as _sp, time as _t
+
+def attacked(name):
+    # the module's text has reached pppd's log (chat's CONNECT line): the attack was delivered
+    log = WORK / "up.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return any(line.split(" ", 2)[1:2] == [name + ":"] and "CONNECT" in line for line in text.splitlines())
+
+def watch(name, seconds, limit=60):
+    # status seen until `seconds` after the attack was delivered (not a fixed time: a loaded
+    # guest may take long to dial)
+    seen, st = set(), {}
+    end = _t.monotonic() + limit
+    delivered = False
+    while _t.monotonic() < end:
+        if not delivered and attacked(name):
+            delivered = True
+            end = min(end, _t.monotonic() + seconds)
+        st = status(name)
+        seen.add(st.get("state"))
+        if st.get("local_ip"):
+            seen.add("local_ip " + st["local_ip"])
+        _t.sleep(0.2)
+    seen.add("attack delivered" if delivered else "attack never delivered")
+    return sorted(s for s in seen if s), st
+
+def scenario(name, sc, debug, dns_file, settle=None):
+    emu = emulator(sc, name=name)
+    emu_proc = PROCS[-1]
+    (WORK / f"{name}.resolv").write_text("nameserver 192.0.2.1\\n")
+    p = profile(SPOOF_PROFILE.format(work=WORK, name=name, debug=debug, dns_file=dns_file), name=name)
+    proc = up(p)
+    out = {}
+    try:
+        if settle is None:
+            out["seen"], out["last"] = watch(name, 5)
+        else:
+            out["connected"] = wait_state("connected", 30, name=name)
+            _t.sleep(settle)
+            out["later"] = status(name)
+    finally:
+        t0 = _t.monotonic()
+        out["rc"] = stop(proc)
+        out["stop_s"] = _t.monotonic() - t0
+        out["pppd_left"] = pppd_processes()
+        out["resolv"] = (WORK / f"{name}.resolv").read_text()
+        env_file = WORK / f"{name}.up-env"
+        out["hook"] = env_file.read_text() if env_file.exists() else None
+        emu_proc.kill()
+        emu_proc.wait()
+    return out
+"""
+
+
+def test_D06_D09_spoofed_ip_up_and_unwritable_dns_on_real_links(lab):
+    results = lab.run(GUEST_HELPERS + f"""
+SPOOF_PROFILE = {SPOOF_PROFILE!r}
+ro = WORK / "ro"
+ro.mkdir()
+_sp.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], check=True)
+for key, name, sc, debug, dns_file, settle in [
+        ("report", "spoofa", {{"network": "sink", "connect_text": {SPOOF!r}}}, "false", None, None),
+        ("echoed", "spoofb", {{"network": "sink", "connect_text": {SPOOF_LINES!r}}}, "true", None, None),
+        ("real", "spoofc", {{"connect_text": {SPOOF_LINES!r}}}, "true", None, 0.5),
+        ("rodns", "rodns", {{}}, "false", str(ro / "resolv.conf"), 3.5)]:
+    try:
+        record(**{{key: scenario(name, sc, debug, dns_file or str(WORK / f"{{name}}.resolv"), settle)}})
+    except Exception as exc:
+        record(**{{key: {{"error": repr(exc)}}}})
+""", timeout=200)
+    log = lab.file("up.log")
+    # D6: the module's text alone never declares the link up: no status, no DNS, no on_up
+    for key in ("report", "echoed"):
+        r = results[key]
+        assert "error" not in r, (key, r, lab.tail())
+        assert "attack delivered" in r["seen"], (key, r, lab.tail())
+        assert "connected" not in r["seen"] and not any(s.startswith("local_ip") for s in r["seen"]), (key, r)
+        assert r["hook"] is None, (key, r["hook"])
+        assert r["resolv"] == "nameserver 192.0.2.1\n", (key, r["resolv"])
+        assert r["rc"] == 0 and r["pppd_left"] == [], (key, r)
+    assert "203.0.113.53 via file" not in log
+    assert "spoofb: pppd's log claims IP up on ppp0 (203.0.113.66 peer 203.0.113.1), but the kernel disagrees" in log
+    # ... and a real link behind the same text comes up with the addresses IPCP gave
+    real = results["real"]
+    assert "error" not in real, (real, lab.tail())
+    st = real["connected"]
+    assert (st["local_ip"], st["remote_ip"], st["dns"]) == ("10.64.64.2", "10.64.64.1", ["10.64.64.53"]), st
+    assert "BG_PPPD_LOCAL_IP=10.64.64.2" in real["hook"] and "BG_PPPD_DNS=10.64.64.53\n" in real["hook"]
+    assert real["resolv"] == "nameserver 192.0.2.1\n", "restored on link down"
+    assert real["rc"] == 0 and real["pppd_left"] == []
+    # D9: an unwritable dns_file is a logged error: the link stays up, the stop is clean
+    ro = results["rodns"]
+    assert "error" not in ro, (ro, lab.tail())
+    assert ro["later"]["state"] == "connected" and ro["later"]["pppd_pid"] == ro["connected"]["pppd_pid"]
+    assert "rodns: dns: cannot write" in log and "Read-only file system" in log
+    assert "rodns: dns:" not in log.split("rodns: dns: cannot write", 1)[1], "nothing to restore afterwards"
+    assert ro["rc"] == 0 and ro["pppd_left"] == [] and ro["hook"] is not None, ro
+    assert "Traceback" not in log
+
+
+D2_PROFILE = PROFILE.replace("  port: {work}/bg95\n", "  port: {work}/usb-at\n  data_port: {data_port}\n") \
+    .replace("registration_timeout: 5", "registration_timeout: 20") \
+    + "  dial_attempts: 40\n"
+
+
+def test_D02_a_ppp_port_missing_for_a_moment_is_retried_not_a_permanent_stop(lab):
+    """A USB re-enumeration: the PPP port (a by-path name, holding ':') is missing, then is no tty
+    for a moment, then is back. The daemon keeps trying and connects; it never stops with exit 2."""
+    results = lab.run(f"""
+        import os as _os, time as _t
+        link = emulator({{"registration": [[0, 2], [2, 1]], "time_scale": 1}}, name="usb", at_port=True)
+        bypath = WORK / "by-path"
+        bypath.mkdir()
+        port = bypath / "pci-0000:00:14.0-usb-0:1:1.0-port0"
+        (WORK / "not-a-tty").write_text("")
+        p = profile({D2_PROFILE!r}.format(work=WORK, data_port=port))
+
+        def failures(n, timeout=25):
+            end = _t.monotonic() + timeout
+            while _t.monotonic() < end and proc.poll() is None:
+                st = status()
+                if (st.get("consecutive_failures") or 0) >= n:
+                    return st
+                _t.sleep(0.2)
+            return status()
+        proc = up(p)
+        record(missing=failures(1), alive_missing=proc.poll() is None)   # the port is not there
+        _os.symlink(WORK / "not-a-tty", port)          # udev's link, before the tty is ready
+        record(no_tty=failures(results_n := (status().get("consecutive_failures") or 0) + 1),
+               alive_no_tty=proc.poll() is None)
+        _os.unlink(port)
+        _os.symlink(link, port)
+        record(st=wait_state("connected", 30), rc=stop(proc), pppd_left=pppd_processes())
+    """, timeout=150)
+    log = lab.file("up.log")
+    assert results["alive_missing"] and results["alive_no_tty"], (results, lab.tail())
+    assert "cannot continue" not in log and "fix the profile" not in log
+    assert results["no_tty"]["consecutive_failures"] >= 2, results
+    assert "was missing (or no tty) when pppd started (exit 2)" in log, "pppd's own exit 2 was a failed attempt"
+    assert results["st"]["state"] == "connected" and results["st"]["local_ip"] == "10.64.64.2"
+    assert results["rc"] == 0 and results["pppd_left"] == []
+
+
+D3_PROFILE = """\
+modem:
+  port: {port}
+{extra}
+network:
+  apn: internet
+  poll_interval: 0.1
+  registration_timeout: 5
+recovery:
+  at_timeout: 3
+  dial_timeout: 5
+  retry_wait: 0.5
+  stable_after: 3
+  boot_timeout: 10
+"""
+
+
+def test_D03_check_on_a_connected_port_and_a_daemon_on_anothers_ppp_port_end_promptly(lab):
+    """Both attacks of the review's exp3. They end with a diagnosis, without spinning on the
+    CPU, and leave the connected link alone. (Needs the AT layer's write timeout / line
+    discipline refusal and the locks on both ports, besides the supervisor's bounded stop.)"""
+    results = lab.run(f"""
+        import os as _os, signal as _sig, subprocess as _sp, time as _t
+        TEXT = {D3_PROFILE!r}
+
+        def measured(argv, limit, sigterm_after=None):
+            t0 = _t.monotonic()
+            proc = _sp.Popen(argv, stdout=_sp.PIPE, stderr=_sp.STDOUT, env=env())
+            termed = None
+            while True:
+                pid, status_, usage = _os.wait4(proc.pid, _os.WNOHANG)
+                if pid:
+                    break
+                waited = _t.monotonic() - t0
+                if sigterm_after is not None and termed is None and waited > sigterm_after:
+                    proc.send_signal(_sig.SIGTERM)
+                    termed = waited
+                if waited > limit:
+                    proc.kill()
+                    pid, status_, usage = _os.wait4(proc.pid, 0)
+                    break
+                _t.sleep(0.1)
+            return {{"rc": _os.waitstatus_to_exitcode(status_), "s": _t.monotonic() - t0,
+                     "cpu": usage.ru_utime + usage.ru_stime, "sigterm_at": termed,
+                     "out": proc.stdout.read().decode(errors="replace")[-1500:]}}
+
+        # a: `check` on a profile whose `up` is connected (pppd owns the main UART)
+        emulator()
+        a = profile(TEXT.format(port=WORK / "bg95", extra=""), name="uart")
+        pa = up(a)
+        before = wait_state("connected", 30, name="uart")
+        record(check=measured([PY, "-m", "bg_pppd", "check", str(a)], 30))
+        record(uart_before=before, uart_after=status("uart"))
+        stop(pa)
+
+        # b: profile B's AT port is profile A's PPP port
+        emulator(name="usb", at_port=True)
+        A = profile(TEXT.format(port=WORK / "usb-at", extra=f"  data_port: {{WORK / 'usb'}}"), name="A")
+        B = profile(TEXT.format(port=WORK / "usb", extra=""), name="B")
+        pA = up(A)
+        before = wait_state("connected", 30, name="A")
+        record(B=measured(["ip", "netns", "exec", "client", PY, "-m", "bg_pppd", "up", str(B)], 35,
+                          sigterm_after=8))
+        record(A_before=before, A_after=status("A"))
+        stop(pA)
+    """, timeout=200)
+    check, b = results["check"], results["B"]
+    # a: check refuses, or gives up on the port quickly: never a hang, never a busy loop
+    assert check["s"] < 20 and check["rc"] not in (0, -9), (check, lab.tail())
+    assert check["cpu"] < 0.5 * check["s"] + 3.0, check  # Python's start-up alone is ~1 s of CPU in UML
+    assert "Traceback" not in check["out"] and check["out"].strip(), check
+    assert results["uart_after"]["state"] == "connected"
+    assert results["uart_after"]["pppd_pid"] == results["uart_before"]["pppd_pid"], "the link was left alone"
+    # b: B is refused, or stops within a bounded time of its SIGTERM; it does not spin meanwhile
+    assert b["rc"] != -9, b
+    assert b["s"] < (b["sigterm_at"] or 0) + 20, b
+    assert b["cpu"] < 0.5 * b["s"] + 3.0, b
+    assert "Traceback" not in b["out"], b
+    assert results["A_after"]["state"] == "connected"
+    assert results["A_after"]["pppd_pid"] == results["A_before"]["pppd_pid"], "A's link was left alone"
