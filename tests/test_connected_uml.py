@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_up_uml import PROFILE
+from .test_up_uml import PROFILE, module_log
 from .uml import Lab, skip_without_uml
 
 pytestmark = skip_without_uml()
@@ -131,8 +131,13 @@ def test_usb_module_radio_status_from_the_at_port_while_connected(lab):
         p = profile({text!r}.format(work=WORK))
         proc = up(p)
         first = wait_state("connected", 30)
-        _t.sleep(2)
-        later = status()
+        refreshed = {{first.get("radio_at")}}
+        deadline = _t.monotonic() + 30  # two refreshes by the monitor (interval 0.5 s), however slow the guest
+        later = first
+        while len(refreshed) < 3 and _t.monotonic() < deadline:
+            _t.sleep(0.2)
+            later = status()
+            refreshed.add(later.get("radio_at"))
         record(first=first, later=later, ping=ns("ping", "-c", "2", "-W", "2", "10.64.64.1").returncode,
                rc=stop(proc))
     """)
@@ -148,21 +153,37 @@ def test_usb_module_radio_status_from_the_at_port_while_connected(lab):
 
 
 def test_main_uart_escape_cycle_queries_and_reads_urcs_without_ending_the_link(lab):
-    """One port: +++ (guard times) -> queries -> ATO, every interval and after RI; PPP stays up."""
+    """One port: +++ (guard times) -> queries -> ATO, every interval and after RI; PPP stays up.
+
+    The test waits for each round in the module's log instead of sleeping a round's length.
+    """
     hook = ("  on_ring: {python} -c \"import os; open('{work}/ring', 'a')"
             ".write(os.environ['BG_PPPD_URCS'] + '|')\"\n")
     text = PROFILE + ("monitor:\n  interval: 10\n  escape: true\n  read_urcs: true\n"
                       "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 10\nhooks:\n" + hook)
     results = lab.run(f"""
         import time as _t
+
+        def until(done, what, timeout=60):
+            deadline = _t.monotonic() + timeout
+            while not done():
+                assert _t.monotonic() < deadline, what + " did not happen within 60 s"
+                _t.sleep(0.2)
+
+        def back_in_data_mode():
+            return [c for _, c in emulator_commands()].count("ATO")
+
+        ring = WORK / "ring"
         link = emulator({{"rssi": 14}})
         p = profile({text!r}.format(work=WORK, python=PY))
         proc = up(p)
         first = wait_state("connected", 30)
-        _t.sleep(13.5)  # one round
+        until(lambda: back_in_data_mode() >= 1, "a monitor round (+++, queries, ATO)")
         later = status()
         control(link, "ring", "sms")
-        _t.sleep(8)  # the ring's round waits for 5 s of data mode after the last one
+        until(lambda: ring.exists() and ring.read_text(), "on_ring with the held-back URC")
+        until(lambda: back_in_data_mode() >= 2, "the ring's round back in data mode")
+        record(quiet=_t.time())  # rounds after this one are not the test's: the stop may cut one short
         record(first=first, later=later, last=status(),
                ping=ns("ping", "-c", "3", "-W", "2", "10.64.64.1").returncode, rc=stop(proc))
     """, timeout=240)
@@ -172,11 +193,14 @@ def test_main_uart_escape_cycle_queries_and_reads_urcs_without_ending_the_link(l
     assert later["pppd_pid"] == last["pppd_pid"] == first["pppd_pid"] and last["state"] == "connected"
     assert results["ping"] == 0 and results["rc"] == 0
     assert lab.file("ring") == '+CMTI: "ME",1|', "the held-back URC reached on_ring"
-    events = lab.file("emulator.log")
-    rounds = events.count("command mode (+++), link kept")
-    commands = [line.split(" ", 2)[2] for line in events.splitlines() if " cmd " in line]
-    assert rounds >= 2 and commands.count("ATO") == rounds, "every round went back to data mode"
+    events = [(t, kind, what) for t, kind, what in module_log(lab) if t <= results["quiet"]]
+    starts = [t for t, kind, what in events if what == "command mode (+++), link kept"]
+    resumed = [t for t, kind, what in events if kind == "cmd" and what == "ATO"]
+    assert len(starts) >= 2, "a round by the interval and one after the RI pulse"
+    for start, end in zip(starts, [*starts[1:], results["quiet"]]):
+        assert any(start < t < end for t in resumed), "every round went back to data mode"
+    commands = [what for t, kind, what in events if kind == "cmd"]
     queried = commands.count("AT+QCSQ") - 1  # the first is the pre-flight's
-    assert 1 <= queried < rounds, "the ring's round reads URCs, it does not query"
+    assert 1 <= queried < len(starts), "the ring's round reads URCs, it does not query"
     assert commands.count("ATD*99#") == 1, "never redialled"
     assert "lab: the module reports +CMTI" in lab.file("up.log")

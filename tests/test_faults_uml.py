@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_up_uml import PROFILE
+from .test_up_uml import PROFILE, module_log
 from .uml import Lab, skip_without_uml
 
 pytestmark = skip_without_uml()
@@ -72,14 +72,31 @@ def test_wrong_pin_stops_for_good(lab):
 
 
 def test_registration_delayed(lab):
+    """Registration is polled until the module registers, then dialled.
+
+    The module's network search starts when its SIM becomes ready, here when bg-pppd enters the
+    PIN, just before it starts polling: the 3 s of searching fall in the pre-flight however long
+    bg-pppd took to start in the guest (a search timed from the emulator's start was often over
+    before bg-pppd's first poll).
+    """
+    text = PROFILE + 'sim:\n  pin: "4711"\n'
     results = lab.run(f"""
-        link = emulator({{"registration": [[0, 2], [3, 1]], "time_scale": 1}})
-        p = profile({PROFILE!r}.format(work=WORK))
+        link = emulator({{"sim": "pin", "pin": "4711", "registration": [[0, 2], [3, 1]], "time_scale": 1}})
+        p = profile({text!r}.format(work=WORK))
         proc = up(p)
-        record(st=wait_state("connected", 30), rc=stop(proc))
+        record(st=wait_state("connected", 60), rc=stop(proc))
     """)
     assert results["st"]["state"] == "connected", lab.tail()
-    assert commands(lab).count("AT+CEREG?") >= 5
+    log = module_log(lab)
+    searching_from = next(t for t, kind, text in log if kind == "event" and text == "PIN accepted")
+    registered_at = searching_from + 3
+    polls = [t for t, kind, text in log if kind == "cmd" and text == "AT+CEREG?"]
+    dial = next(t for t, kind, text in log if kind == "cmd" and text == "ATD*99#")
+    assert [p for p in polls if p < registered_at], "polled while the module was searching"
+    assert len([p for p in polls if searching_from < p < registered_at]) >= 2, "polled again, not once"
+    assert registered_at <= dial, "dialled only once registered"
+    assert max(p for p in polls if p < dial) >= registered_at, "the poll that saw it registered came before the dial"
+    assert results["rc"] == 0
 
 
 def test_hung_module_is_reset_by_command(lab):

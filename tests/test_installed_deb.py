@@ -1,19 +1,25 @@
 """The installed Debian package: /usr/bin/bg-pppd with Debian's python3 and libraries only.
 
-`.ci/run` builds the .deb, checks it with lintian, installs it with apt, runs the suite
-(these tests included) and purges it. Elsewhere these tests skip.
+`.ci/setup` builds the .deb, checks it with lintian and installs it with apt; the suite
+(these tests included) then runs against it, and `.ci/run` purges it at the end.
+Where it is not installed these tests skip. They run the package, never the checkout:
+a module the package forgot is a failure here, not in the checkout's tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
+from .conftest import ROOT
 from .uml import Lab, skip_without_uml
 
 BIN = "/usr/bin/bg-pppd"
@@ -31,6 +37,71 @@ CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120, env={**CLEAN_ENV, **(env or {})})
+
+
+SITE = Path("/usr/lib/python3/dist-packages")
+# the virtual module as the emulator tests use it: no boot wait, registered, fast
+QUICK_MODULE = "boot_at_start: false\ntime_scale: 0.05\nregistration: [[0, 1]]\n"
+
+
+def source_modules() -> set[str]:
+    """Every module of the checkout's bg_pppd/, sub-packages included, as paths inside it."""
+    return {str(p.relative_to(ROOT)) for p in (ROOT / "bg_pppd").rglob("*.py")}
+
+
+def shipped_modules(site: Path) -> set[str]:
+    return {str(p.relative_to(site)) for p in (site / "bg_pppd").rglob("*.py")}
+
+
+def emulate_then_check(bg_pppd: list[str], tmp_path: Path, env: dict, cwd: str | Path) -> dict:
+    """Start an installed ``bg-pppd emulate``, run the same installation's ``check`` against it.
+
+    ``bg_pppd`` is the command line that runs the installed program (its script, or a Python
+    and its script); ``env`` and ``cwd`` keep the checkout out of its way. Returns check's report.
+    """
+    (tmp_path / "module.yaml").write_text(QUICK_MODULE)
+    link, log = tmp_path / "bg95", tmp_path / "emulator.log"
+    emu = subprocess.Popen([*bg_pppd, "emulate", "--link", str(link), "--scenario", str(tmp_path / "module.yaml"),
+                            "--log", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env, cwd=cwd)
+    try:
+        ready = select.select([emu.stdout], [], [], 30)[0]
+        device = emu.stdout.readline().strip() if ready else ""
+        if not device:
+            emu.kill()
+            raise AssertionError(f"the installed bg-pppd emulate did not start:\n{emu.communicate()[1][-2000:]}")
+        assert os.path.realpath(link) == device
+        profile = tmp_path / "emulated.yaml"
+        profile.write_text(f"modem:\n  port: {link}\nnetwork:\n  apn: internet\n  poll_interval: 0.1\n")
+        profile.chmod(0o600)
+        started = time.monotonic()
+        check = subprocess.run([*bg_pppd, "--state-dir", str(tmp_path / "state"), "--run-dir", str(tmp_path / "run"),
+                                "check", str(profile), "--json"], capture_output=True, text=True, timeout=120,
+                               env=env, cwd=cwd)
+        assert check.returncode == 0, (check.stderr, time.monotonic() - started)
+        report = json.loads(check.stdout)
+    finally:
+        if emu.poll() is None:
+            emu.terminate()
+            emu.wait(10)
+    commands = log.read_text()
+    assert " cmd AT+CPIN?" in commands and " cmd AT+CEREG?" in commands, "check talked to this emulator"
+    return report
+
+
+def test_every_module_of_the_source_is_in_the_package():
+    """Sub-packages are found, not listed: one forgotten (bg_pppd.emulator was) fails here."""
+    missing = source_modules() - shipped_modules(SITE)
+    assert not missing, f"the .deb lacks {sorted(missing)}"
+    for data in ("templates/peer.j2", "templates/connect.chat.j2", "configs/example.yaml"):
+        assert (SITE / "bg_pppd" / data).is_file(), data
+
+
+def test_installed_emulate_answers_the_installed_check(tmp_path):
+    """The package's own `bg-pppd emulate`, with Debian's Python, from /: `check` gets a full report."""
+    report = emulate_then_check([BIN], tmp_path, CLEAN_ENV, "/")
+    assert report["registration"] == "home" and report["imei"] == "866425012345678"
+    assert report["operator"] == "Example"
 
 
 def test_uses_debian_python_and_libraries():

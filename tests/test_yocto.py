@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
-import sysconfig
 
 import pytest
 
@@ -29,7 +29,8 @@ MANIFEST = {
     "fcntl": "fcntl", "hashlib": "crypt", "difflib": "difflib", "socket": "io", "tempfile": "io",
     "termios": "io", "json": "json", "logging": "logging", "shlex": "shell", "tty": "terminal",
     "pty": "terminal", "queue": "threading", "random": "math", "datetime": "datetime",
-    "ipaddress": "core", "textwrap": "core", "importlib": "core", "string": "stringold", "base64": "netclient",
+    "ipaddress": "core", "textwrap": "core", "struct": "core", "importlib": "core", "string": "stringold",
+    "base64": "netclient",
 }
 THIRD_PARTY = {"serial": "python3-pyserial", "jinja2": "python3-jinja2", "yaml": "python3-pyyaml",
                "sh": "python3-sh"}
@@ -88,45 +89,77 @@ def test_layer_conf():
     assert "inherit python_setuptools_build_meta systemd" in RECIPE.read_text()
 
 
-def test_wheel_installs_into_an_empty_root_and_runs(tmp_path):
-    """Like python_setuptools_build_meta: build --wheel --no-isolation, installer --destdir."""
+DEBIAN_PYTHON = "/usr/bin/python3"
+# where `installer --prefix /usr` puts things: the same sysconfig call it makes, in the installing Python
+WHERE = "import json, sysconfig; print(json.dumps(sysconfig.get_paths(vars={'base': '/usr', 'platbase': '/usr'})))"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """Like python_setuptools_build_meta: build --wheel --no-isolation, from a clean copy of the source."""
     pytest.importorskip("build")
-    pytest.importorskip("installer")
-    src = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (src / rel).parent.mkdir(parents=True, exist_ok=True)
-            (src / rel).write_bytes((ROOT / rel).read_bytes())
-    dist = tmp_path / "dist"
-    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)],
-                           cwd=src, capture_output=True, text=True)
+    tmp = tmp_path_factory.mktemp("wheel")
+    subprocess.run(["bash", str(ROOT / ".ci" / "source-copy"), str(tmp / "src")], check=True)
+    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp / "dist")],
+                           cwd=tmp / "src", capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
-    wheel = next(dist.glob("bg_pppd-*.whl"))
+    return next((tmp / "dist").glob("bg_pppd-*.whl"))
+
+
+def installing_python(which: str) -> str:
+    """The tests' own Python, or Debian's /usr/bin/python3 where that is another environment.
+
+    Their install schemes differ (a venv or pyenv: usr/bin and usr/lib/python3.X/site-packages;
+    Debian's own posix_local: usr/local/bin and usr/local/lib/python3.X/dist-packages), so the
+    test asks each where things go instead of assuming one layout.
+    """
+    if which == "tests":
+        return sys.executable
+    if not os.path.exists(DEBIAN_PYTHON):
+        pytest.skip("no Debian Python here")
+    prefix = subprocess.run([DEBIAN_PYTHON, "-c", "import sys; print(sys.prefix)"], capture_output=True,
+                            text=True).stdout.strip()
+    if os.path.realpath(DEBIAN_PYTHON) == os.path.realpath(sys.executable) and prefix == sys.prefix:
+        pytest.skip("the tests run with Debian's Python itself: covered by the 'tests' case")
+    for module in ("installer", "sh", "serial", "jinja2", "yaml"):
+        if subprocess.run([DEBIAN_PYTHON, "-c", f"import {module}"], capture_output=True).returncode:
+            pytest.skip(f"Debian's Python lacks {module} (.ci/setup installs python3-installer and the libraries)")
+    return DEBIAN_PYTHON
+
+
+@pytest.mark.parametrize("which", ["tests", "debian"])
+def test_wheel_installs_into_an_empty_root_and_runs(wheel, tmp_path, which):
+    """installer --destdir into an empty root, as Yocto installs it; then the root's bg-pppd runs, emulate too."""
+    from .test_installed_deb import emulate_then_check, shipped_modules, source_modules
+
+    python = installing_python(which)
     root = tmp_path / "root"
-    subprocess.run([sys.executable, "-m", "installer", "--destdir", str(root), "--prefix", "/usr", str(wheel)],
+    subprocess.run([python, "-m", "installer", "--destdir", str(root), "--prefix", "/usr", str(wheel)],
                    check=True, capture_output=True)
-    purelib = sysconfig.get_path("purelib", vars={"base": "/usr", "platbase": "/usr"})
-    site = root / purelib.lstrip("/")
+    paths = json.loads(subprocess.run([python, "-c", WHERE], capture_output=True, text=True, check=True).stdout)
+    site = root / paths["purelib"].lstrip("/")
+    script = root / paths["scripts"].lstrip("/") / "bg-pppd"
+    assert script.is_file(), sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())[:20]
+    assert not source_modules() - shipped_modules(site), "every module and sub-package of bg_pppd/ is in the wheel"
     assert (site / "bg_pppd" / "templates" / "peer.j2").is_file()
     assert (site / "bg_pppd" / "configs" / "example.yaml").is_file()
-    script = root / "usr" / "bin" / "bg-pppd"
-    assert script.is_file()
-    # only the root's bg_pppd and the runtime dependencies: no checkout, no user site
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1"}
-    version = subprocess.run([sys.executable, str(script), "--version"], capture_output=True, text=True,
+    # only the root's bg_pppd, then what that Python has (the runtime dependencies): no checkout, no user site
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    version = subprocess.run([python, str(script), "--version"], capture_output=True, text=True,
                              env=env, cwd=tmp_path)
     assert version.stdout.strip() == f"bg-pppd {__version__}", version.stderr
-    where = subprocess.run([sys.executable, "-c", "import bg_pppd; print(bg_pppd.__file__)"],
+    where = subprocess.run([python, "-c", "import bg_pppd; print(bg_pppd.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path)
     assert where.stdout.startswith(str(site)), where.stdout
     profile = tmp_path / "p.yaml"
     profile.write_text("modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\n")
     os.chmod(profile, 0o600)
-    ok = subprocess.run([sys.executable, str(script), "validate", str(profile)], capture_output=True, text=True,
+    ok = subprocess.run([python, str(script), "validate", str(profile)], capture_output=True, text=True,
                         env=env, cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout == "", ok.stderr
-    rendered = subprocess.run([sys.executable, str(script), "render", str(profile), "--out", str(tmp_path / "r")],
+    rendered = subprocess.run([python, str(script), "render", str(profile), "--out", str(tmp_path / "r")],
                               capture_output=True, text=True, env=env, cwd=tmp_path)
     assert rendered.returncode == 0, rendered.stderr
+    report = emulate_then_check([python, str(script)], tmp_path, env, tmp_path)
+    assert report["registration"] == "home", report

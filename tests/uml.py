@@ -3,7 +3,7 @@
 The guest's root is the host's filesystem (hostfs), so it runs this checkout,
 this Python and /usr/sbin/pppd at the same paths, and leaves its results in
 the test's tmp dir. Every run has a hard timeout and always powers off.
-See ../shared/docs/ppp-lab.md.
+How the lab works and why: docs/ppp-lab.md.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ RDEPENDS:${PN} = "\
     python3-jinja2 \
     python3-json \
     python3-logging \
+    python3-netclient \
     python3-pyserial \
     python3-pyyaml \
     python3-sh \
