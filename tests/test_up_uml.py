@@ -68,13 +68,12 @@ def test_failed_dials_reset_ladder_then_connected(lab):
     waits = [10, 6]
     text = PROFILE.replace("reset_waits: [4, 6]", f"reset_waits: {waits}")
     results = lab.run(f"""
-        import json as _j, time as _t
+        import time as _t
         link = emulator({{"dial_results": ["NO CARRIER"] * 14}})
         p = profile({text!r}.format(work=WORK))
         proc = up(p)
         st = wait_state("connected", 150)
         record(connected=st)
-        record(persisted=_j.loads((WORK / "state" / "lab.json").read_text()))
         deadline = _t.monotonic() + 30  # stable_after is 3 s: the ladder is cleared, however slow the guest
         stable = status()
         while (stable.get("resets") or stable.get("consecutive_failures")) and _t.monotonic() < deadline:
@@ -102,8 +101,12 @@ def test_failed_dials_reset_ladder_then_connected(lab):
     after_third = next(t for t, _ in commands if t > between[2])  # bg-pppd's first word after that failure
     if after_third < resets[0] + waits[0]:
         assert len(between) > 3, "the 3rd failure came while the reset had to wait: it must dial again"
-    assert results["connected"]["resets"] == len(resets)
-    assert results["persisted"]["ladder"]["resets"] == len(resets)
+    # the status and the state file may already be cleared by stable_after when a slow guest reads
+    # them: the supervisor's own log counts the resets it recorded
+    up_log = lab.file("up.log")
+    assert all(f"reset {n} done" in up_log for n in range(1, len(resets) + 1)), up_log[-3000:]
+    assert f"reset {len(resets) + 1} " not in up_log
+    assert results["connected"]["resets"] in (len(resets), 0)
     assert results["stable"]["resets"] == 0 and results["stable"]["consecutive_failures"] == 0, results["stable"]
     assert results["stable"]["pppd_pid"] == results["connected"]["pppd_pid"], "the same link, stable"
     assert results["rc"] == 0
