@@ -115,6 +115,8 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 _DIAL = ("ATD", "ATO", "ATH", "AT+CGDATA")
+# sent once after a sync that left answers owed: harmless, and answered unlike AT (27.007 8.5)
+DRAIN_MARKER, DRAIN_ANSWER = "AT+CMEE?", "+CMEE:"
 
 
 def _is_result(line: str, cmd: str = "") -> bool:
@@ -284,43 +286,42 @@ class AtChannel:
                     self.owed = max(0, self.owed - 1)
                     if line == "OK":
                         took = self.clock() - start
-                        self._drain(timeout, interval)
+                        self._drain()
                         return took
             if self.clock() - start > timeout:
                 raise AtTimeout(f"no OK to AT within {timeout:g} s")
 
-    def _drain(self, timeout: float, interval: float) -> None:
-        """Read the finals still owed after the sync's OK, until none is (the channel is in step).
+    def _drain(self) -> None:
+        """After the sync's OK, read and drop the finals still owed to its other ``AT``s.
 
-        The module answers in order, one command at a time, so a slow one sends
-        the OKs of the extra ATs one answer time apart: they are waited for while
-        they keep coming (a silence of 1.5 answer times, never less than three send
-        intervals, ends the wait). ATs sent while it could not hear them (booting)
-        are never answered; when the silence comes with answers still owed, one
-        more AT tells the two cases apart: its answer must come, after any late one.
+        A slow module answers each of them, in order and with any pauses; one that was
+        booting never answers those it could not hear. One marker command tells the
+        two apart without guessing from silences: its own answer (``+CMEE: <n>``, or
+        an error where unsupported) can be told from an ``AT``'s ``OK``, so every
+        final before it is late, and after it the channel is in step. A module that
+        sends nothing for ``timeout`` (the channel's command timeout) in between is
+        not responding.
         """
-        quiet = 3 * interval
-        last = since = self.clock()  # the last final read; the start of the current wait
-        window, probe = quiet, None
-        while self.owed:
+        if not self.owed:
+            return
+        late = self.owed
+        self._send(DRAIN_MARKER)
+        deadline = self.clock() + self.timeout
+        marked = False
+        while True:
             for line in self._lines(self._read()):
-                if _is_result(line):
-                    self.owed = max(0, self.owed - 1)
-                    now = self.clock()
-                    window = max(quiet, 1.5 * (now - last))
-                    last = since = now
+                if line.startswith(DRAIN_ANSWER):
+                    marked = True  # the marker's own answer: its final comes next
+                elif _is_result(line):
+                    if marked or line != "OK" or not late:
+                        self.owed = 0
+                        return
+                    late -= 1  # an AT of the sync answered late: dropped
+                    deadline = self.clock() + self.timeout
                 elif line:
                     self._urc(line)
-            if not self.owed or self.clock() - since <= window:
-                continue
-            if probe is None:
-                self._send("AT")
-                probe = since = self.clock()
-                window = timeout
-            elif last > probe:
-                self.owed = 0  # the rest were sent while the module could not hear them
-            else:
-                raise AtTimeout(f"no OK to AT within {timeout:g} s (it answered one, then fell silent)")
+            if self.clock() > deadline:
+                raise AtTimeout(f"no answer to {DRAIN_MARKER} within {self.timeout:g} s")
 
     def escape(self, timeout: float = 3.0, sleep: Callable[[float], None] = time.sleep) -> bool:
         """Data -> command mode with ``+++`` and the guard times; True on ``OK``.

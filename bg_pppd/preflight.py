@@ -30,6 +30,7 @@ log = logging.getLogger("bg_pppd")
 SCAN_CODES = {"catm1": "02", "nbiot": "03", "egprs": "01"}
 REBOOT_URCS = ("RDY", "POWERED DOWN")
 MAX_RESTARTS = 3
+ICCID_RE = re.compile(r"[0-9]{18,20}[Ff]?")  # ITU-T E.118, as +QCCID gives it (a trailing F pads)
 PIN_RECORD_MAX = 4096  # a record is one line; anything longer is not one
 
 
@@ -357,6 +358,11 @@ class Preflight:
                              permanent=True)
         iccid_r = self.cmd("AT+QCCID", "+QCCID:")
         iccid = (iccid_r.first("+QCCID:") or "").split(":", 1)[-1].strip() if iccid_r.ok else ""
+        if not ICCID_RE.fullmatch(iccid):
+            # the record names the SIM: without its ICCID a rejected PIN would not be recognised
+            # on the next run and could be entered again; try again at the next attempt
+            raise SimProblem(f"not entering the PIN now: the SIM's ICCID cannot be read "
+                             f"(AT+QCCID: {iccid_r.final if not iccid_r.ok else repr(iccid)})")
         record = self._pin_record()
         if record is None:
             raise SimProblem("not entering the PIN: no state dir to record the attempt in (an attempt "

@@ -87,11 +87,13 @@ class QueuedModem:
     ``latency`` s (plus its ``slow`` extra) after the module is free to take it; deaf before ``ready_at``."""
 
     ANSWERS: ClassVar[dict[str, list[str]]] = {
-        "AT+CPIN?": ["+CPIN: READY"], "AT+CSQ": ["+CSQ: 20,99"], "ATI": ["Quectel", "BG95-M3"]}
+        "AT+CPIN?": ["+CPIN: READY"], "AT+CSQ": ["+CSQ: 20,99"], "ATI": ["Quectel", "BG95-M3"],
+        "AT+CMEE?": ["+CMEE: 0"]}
 
     def __init__(self, clock: FakeClock, latency: float, ready_at: float = 0.0,
-                 slow: dict[str, float] | None = None):
+                 slow: dict[str, float] | None = None, jitter: tuple[float, ...] = ()):
         self.clock, self.latency, self.ready_at, self.slow = clock, latency, ready_at, slow or {}
+        self.jitter = jitter  # the n-th answer's own latency, instead of ``latency``
         self.timeout = 0.05
         self.out: list[tuple[float, bytes]] = []
         self.pending = b""
@@ -108,7 +110,9 @@ class QueuedModem:
             if self.clock.t < self.ready_at:
                 continue  # booting: nothing read, nothing answered
             self.heard.append(cmd)
-            self.free_at = max(self.clock.t, self.free_at) + self.latency + self.slow.get(cmd, 0.0)
+            n = len(self.heard) - 1
+            latency = self.jitter[n] if n < len(self.jitter) else self.latency
+            self.free_at = max(self.clock.t, self.free_at) + latency + self.slow.get(cmd, 0.0)
             body = b"".join(b"\r\n" + i.encode() + b"\r\n" for i in self.ANSWERS.get(cmd, []))
             self.out.append((self.free_at, body + b"\r\nOK\r\n"))
         return len(data)
@@ -155,6 +159,28 @@ def test_D01_the_attempt_is_recorded_before_the_pin_is_sent_and_cleared_on_ok(be
         "the record exists while the answer is awaited"
     assert not record_of(b).exists(), "an OK clears it"
     assert cpin_sent(b) == [f'AT+CPIN="{PIN}"']
+
+
+def test_D01_a_pin_is_not_entered_while_the_iccid_cannot_be_read(tmp_path):
+    """The re-test's route: the record names the SIM by its ICCID; on a run where AT+QCCID fails
+    (a busy SIM) a rejected PIN would not be recognised and would be entered again."""
+    from .conftest import Bench
+
+    scenario = {"sim": "pin", "pin": PIN, "qpinc": False}
+    first = Bench(tmp_path, scenario, with_pin(WRONG))
+    try:
+        assert first.check().returncode == 11
+        assert cpin_sent(first) == [f'AT+CPIN="{WRONG}"']
+    finally:
+        first.stop()
+    for answer in (["+CME ERROR: 14"], ["+QCCID: ", "OK"], ["+QCCID: 8988228066601234567x", "OK"]):
+        again = Bench(tmp_path, {**scenario, "replies": {"AT+QCCID": answer}}, with_pin(WRONG))
+        try:
+            result = again.check()
+            assert result.returncode == 11 and "ICCID cannot be read" in result.stderr, result.stderr
+            assert cpin_sent(again) == [], "entered once, in the first run only"
+        finally:
+            again.stop()
 
 
 @pytest.mark.parametrize("outcome", ["no answer", "vanished", "other error", "killed"])
@@ -403,6 +429,18 @@ def test_D05_the_channel_stays_in_step_with_a_slow_module(latency):
         assert at.command("ATI").info == ["Quectel", "BG95-M3"]
         assert "OK" not in at.urcs and at.owed == 0
         assert module.out == [], "nothing still owed"
+
+
+def test_D05_a_module_whose_answers_jitter_stays_in_step():
+    """Late OKs of the sync that come with long pauses between them (the re-test's route): the
+    channel never guesses from silences; a marker command's own answer ends the drain."""
+    clock = FakeClock()
+    module = QueuedModem(clock, 0.15, jitter=(1.0, 0.15, 0.15, 0.15, 1.0, 0.15, 0.15, 1.0))
+    at = AtChannel(module, timeout=5, clock=clock)
+    at.sync(2)
+    assert at.command("AT+CPIN?", info_prefix="+CPIN:").info == ["+CPIN: READY"]
+    assert at.command("ATI").info == ["Quectel", "BG95-M3"]
+    assert at.owed == 0 and module.out == [] and at.take_urcs() == []
 
 
 def test_D05_a_command_that_timed_out_does_not_shift_the_next_answer():
