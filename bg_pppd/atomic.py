@@ -17,7 +17,8 @@ from pathlib import Path
 from .errors import UnsafePath
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"))
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"),
+          (stat.S_ISREG, "a regular file"))
 _MAX_LINKS = 40  # the kernel's limit on symlinks in one lookup
 
 
@@ -31,7 +32,7 @@ def _owners() -> str:
 
 
 def kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return next((name for test, name in _KINDS if test(mode)), "of an unknown kind")
 
 
 def _walk(path: str) -> list[tuple[str, os.stat_result | None]]:

@@ -7,12 +7,13 @@ library load here; each command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_FAILURE, EXIT_PROFILE, BgPppdError, ProfileError, printable
+from .errors import EXIT_FAILURE, EXIT_PROFILE, EXIT_UNKNOWN, BgPppdError, ProfileError, printable
 
 RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
@@ -71,7 +72,12 @@ def _cmd_down(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from . import updown
 
-    return updown.status(_name(args.profile), args.run_dir, args.json)
+    try:
+        name = _name(args.profile)
+    except ProfileError as exc:  # no profile has that name: its state is unknown (LSB status 4)
+        _say(str(exc))
+        return EXIT_UNKNOWN
+    return updown.status(name, args.run_dir, args.json)
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
@@ -79,8 +85,12 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
     try:
         return runtime.main(args.link, args.scenario, args.log, args.control, args.at_link)
-    except (ValueError, OSError) as exc:
-        print(f"bg-pppd emulate: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(printable(f"bg-pppd emulate: {where}{exc.strerror or exc}"))
+        return EXIT_PROFILE
+    except ValueError as exc:  # the scenario's problems, one line each
+        _say(printable(f"bg-pppd emulate: {exc}"))
         return EXIT_PROFILE
 
 
@@ -95,7 +105,8 @@ def _check_dirs(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if value and printable(value) != value:
             raise UsageError(f"bg-pppd: --{option.replace('_', '-')}: {value!r} holds a "
-                             "control character (newline, tab, ...): choose another directory name")
+                             "control character (newline, tab, ...) or a format character (a bidi override, "
+                             "...): choose another directory name")
 
 
 def _timeout(text: str) -> float:
@@ -187,6 +198,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a C program in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = None
     try:
         try:
             args = build_parser().parse_args(argv)
@@ -208,8 +220,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        _say(printable(f"bg-pppd: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
-        return EXIT_FAILURE
+        return _os_error(exc, args)
+
+
+# a directory the user named that cannot hold bg-pppd's files: a usage error, which no
+# restart mends (ENOSPC, EIO and the like may pass, and stay failures)
+_UNUSABLE = frozenset({errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EISDIR, errno.EACCES,
+                       errno.EPERM, errno.EROFS, errno.ENOENT, errno.EEXIST})
+
+
+def _os_error(exc: OSError, args: argparse.Namespace | None) -> int:
+    """One line; status 2 (4 for status) when a --run-dir, --state-dir or --out cannot be used."""
+    where = os.fspath(exc.filename) if exc.filename is not None else ""
+    text = f"bg-pppd: {where}: {exc.strerror or exc}" if where else f"bg-pppd: {exc.strerror or exc}"
+    for option in ("run_dir", "state_dir", "out"):
+        directory = getattr(args, option, None)
+        if directory and where and exc.errno in _UNUSABLE and _within(where, directory):
+            flag = f"--{option.replace('_', '-')}"
+            _say(printable(f"{text} ({flag} {directory} cannot be used: choose another {flag})"))
+            return EXIT_UNKNOWN if getattr(args, "command", None) == "status" else EXIT_PROFILE
+    _say(printable(text))
+    return EXIT_FAILURE
+
+
+def _within(path: str, directory: str) -> bool:
+    path, directory = os.path.abspath(path), os.path.abspath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
 def _say(text: str) -> None:

@@ -7,7 +7,6 @@ the docs agree on what each number means.
 from __future__ import annotations
 
 import errno
-import re
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -21,14 +20,18 @@ EXIT_DENIED = 12
 EXIT_NOT_REGISTERED = 13
 
 
-# C0 and C1 controls, DEL, the Unicode line separators, and the surrogates that stand for
-# undecodable bytes in file names: each could end a line or garble a terminal
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
-
 def printable(text: object) -> str:
-    """``text`` for one line of output: a newline in a file name cannot forge another line."""
-    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
+    """``text`` for one line of output: a newline in a file name cannot forge another line.
+
+    Every character that str.isprintable() refuses is escaped as repr() would: C0 and C1
+    controls, DEL, the line separators, the surrogates that stand for undecodable bytes, and
+    the format characters (bidi overrides and isolates, zero-width), which could end a line,
+    garble a terminal or show a path in another order than it is.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class BgPppdError(Exception):

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from .pppd import LinkInfo
+from .profile import COMMAND_CWD
 
 log = logging.getLogger("bg_pppd")
 
@@ -33,8 +34,9 @@ def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
 
     def go() -> None:
         try:
+            # in COMMAND_CWD, where the profile check resolved its relative arguments
             result = subprocess.run(list(argv), env=environment(profile, event, info, extra), timeout=timeout,
-                                    stdin=subprocess.DEVNULL, capture_output=True, text=True)
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=COMMAND_CWD)
         except subprocess.TimeoutExpired:
             log.warning("%s: hook on_%s timed out after %g s: %s", profile, event, timeout, argv[0])
             return

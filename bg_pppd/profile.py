@@ -50,6 +50,10 @@ STABLE_AFTER = Number(1, WEEK, why="a link that drops at once would count as sta
 RESET_WAIT = Number(1, WEEK, why="module resets would follow each other without a pause")
 REGISTRATION_TIMEOUT = Number(1, WEEK, why="no module registers that fast: every attempt would fail")
 
+# Keys whose value no message may show (stderr is the journal under systemd); the content
+# of pin_file and password_file is never shown either.
+SECRET_KEYS = frozenset({("sim", "pin"), ("auth", "password")})
+
 CONFIG_DIR_ENV = "BG_PPPD_CONFIG_DIR"
 DEFAULT_CONFIG_DIR = "/etc/bg-pppd"
 
@@ -77,8 +81,8 @@ class Modem:
 
 @dataclass(frozen=True)
 class Sim:
-    pin: str = key(Text(r"[0-9]{4,8}", "a PIN is 4 to 8 digits, in quotes"), "")
-    pin_file: str = key(FilePath(), "")
+    pin: str = key(Text(r"[0-9]{4,8}", "a PIN is 4 to 8 digits, in quotes", secret=True), "")
+    pin_file: str = key(FilePath(secret=True), "")
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,9 @@ class Network:
 @dataclass(frozen=True)
 class Auth:
     method: str = key(Choice("none", "pap", "chap"), "none")
-    user: str = key(Text(SECRET_RE, "printable characters only"), "")
-    password: str = key(Text(SECRET_RE, "printable characters only"), "")
-    password_file: str = key(FilePath(), "")
+    user: str = key(Text(SECRET_RE, "printable ASCII characters only"), "")
+    password: str = key(Text(SECRET_RE, "printable ASCII characters only", secret=True), "")
+    password_file: str = key(FilePath(secret=True), "")
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,24 @@ class Recovery:
     reset: tuple[str, ...] = key(ListOf(Choice("at", "command"), min_len=1, unique=True), ("at",))
     reset_command: tuple[str, ...] = key(CommandLine(), ())
     boot_timeout: float = key(Number(0.1, 600), 60, "how long a module may take to answer after a reset")
+
+
+# Hooks and the reset command run here (not in the daemon's cwd, which nobody chose): a
+# relative path among their arguments names a file under it, and is checked as such.
+COMMAND_CWD = "/"
+
+
+def named_paths(word: str) -> list[str]:
+    """The paths a command's argument may name: the word itself, and a path joined to an option
+    (-f/abs, -fscript, --opt=/abs, opt=/abs, file:/abs). A relative one is under COMMAND_CWD."""
+    found = [word]
+    found += [word.split("=", n)[n] for n in range(1, word.count("=") + 1)]
+    if word.startswith("-") and not word.startswith("--"):
+        found.append(word[2:])  # a one-letter option's value, joined to it
+    if word.startswith("-") and "/" in word:
+        found.append(word[word.index("/"):])
+    found += [word[i:] for i in range(1, len(word)) if word[i] == "/" and word[i - 1] in ":,;@"]
+    return [path for path in dict.fromkeys(found) if path]
 
 
 @dataclass(frozen=True)
@@ -197,7 +219,8 @@ class Profile:
 def resolve_path(arg: str) -> Path:
     """A profile argument is a path, or a bare name looked up in /etc/bg-pppd."""
     path = Path(arg)
-    if path.exists() or "/" in arg or arg.endswith((".yaml", ".yml")):
+    # os.path.exists, not Path.exists: a name too long for the kernel is simply not there
+    if os.path.exists(arg) or "/" in arg or arg.endswith((".yaml", ".yml")):
         return path
     return Path(os.environ.get(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR)) / f"{arg}.yaml"
 
@@ -224,7 +247,7 @@ def load(arg: str | os.PathLike[str]) -> Profile:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProfileError([Problem(filename, None, "", f"not UTF-8 text (byte {exc.start})")]) from None
-    data, lines = yamlsrc.load(text, filename)
+    data, lines = yamlsrc.load(text, filename, SECRET_KEYS)
     return _Checker(filename, name, data, lines, path).run()
 
 
@@ -317,7 +340,7 @@ class _Checker:
                     s["auth"] = dataclasses.replace(auth, password=password)
                 else:
                     self.problem(("auth", "password_file"),
-                                 "the file must hold one line of printable characters (at most 255)")
+                                 "the file must hold one line of printable ASCII characters (at most 255)")
         if auth.method != "none" and not auth.user:
             self.problem(("auth", "user"), f"is required with method {auth.method}")
         if auth.method == "none" and (auth.user or auth.password or auth.password_file):
@@ -374,23 +397,53 @@ class _Checker:
                                          "directories root's alone (chown root, chmod go-w)"))
 
     def check_programs(self, s: dict[str, Any]) -> None:
-        """Hooks and the reset command run as root: a program (or a script given to one) that
+        """Hooks and the reset command run as root: a program, or a file or directory an argument
+        names (a script given to an interpreter, -f/x.awk, --config=x, a relative path), that
         another user can change, or put in place, is a root shell for them. Refused."""
         commands = {("hooks", name): getattr(s["hooks"], name) for name in ("on_up", "on_down", "on_reset",
                                                                               "on_ring")}
         commands[("recovery", "reset_command")] = s["recovery"].reset_command
         for where, words in commands.items():
             for index, word in enumerate(words):
-                if index and not (word.startswith("/") and os.path.isfile(word)):
-                    continue
-                try:
-                    reason = atomic.distrust(word)
-                except OSError:  # not ours to see (a non-root validate): root's up checks it
-                    reason = None
-                if reason:
-                    self.problem(where, f"{reason}, and root runs it: make {word} and its "
-                                        "directories root's alone (chown root, chmod go-w)")
+                problem = self._untrusted_program(word) if index == 0 else self._untrusted_argument(word)
+                if problem:
+                    self.problem(where, problem)
                     break
+
+    @staticmethod
+    def _untrusted_program(word: str) -> str | None:
+        try:
+            reason = atomic.distrust(word)
+        except OSError:  # not ours to see (a non-root validate): root's up checks it
+            return None
+        return reason and (f"{reason}, and root runs it: make {word} and its directories root's alone "
+                           "(chown root, chmod go-w)")
+
+    @staticmethod
+    def _untrusted_argument(word: str) -> str | None:
+        for part in named_paths(word):
+            path = os.path.join(COMMAND_CWD, part)
+            try:
+                st = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                st = None  # missing: who could put it there?
+            except OSError:  # not ours to see (a non-root validate), or no path at all (too long)
+                continue
+            if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                continue  # a device (/dev/null): no program or script comes from it
+            try:
+                # a sticky directory (/tmp) is fine: others add files there, but change none of root's
+                reason = atomic.distrust(path, shared_ok=True)
+            except OSError:
+                continue
+            if reason:
+                if part != path:
+                    named = f"{word} (naming {path}: commands run in {COMMAND_CWD})"
+                else:
+                    named = word if part == word else f"{word} (naming {path})"
+                return (f"{reason}, and root runs it with {named}: make {path} and its directories "
+                        "root's alone (chown root, chmod go-w)")
+        return None
 
     def read_secret(self, where: tuple[str, ...], path: str) -> str | None:
         try:

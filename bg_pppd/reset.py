@@ -18,7 +18,7 @@ from .atchannel import AtChannel, AtTimeout, PortGone
 from .cancel import Cancellable
 from .errors import BgPppdError
 from .port import open_port
-from .profile import Profile
+from .profile import COMMAND_CWD, Profile
 
 log = logging.getLogger("bg_pppd")
 
@@ -87,7 +87,7 @@ class Resetter:
 
         argv = list(self.p.recovery.reset_command)
         try:
-            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=COMMAND_CWD,
                                     timeout=self.p.recovery.boot_timeout)
         except subprocess.TimeoutExpired:
             raise ResetFailed(f"{argv[0]} did not finish within {self.p.recovery.boot_timeout:g} s") from None

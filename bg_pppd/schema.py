@@ -25,20 +25,28 @@ class Kind:
         raise NotImplementedError
 
 
-def _typename(value: Any) -> str:
+def _typename(value: Any, secret: bool = False) -> str:
+    """What ``value`` is, for a message; ``secret``: its type only, never the value or a part of it."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
-        return f"{str(value).lower()} (a yes/no value)"
+        return "a yes/no value" if secret else f"{str(value).lower()} (a yes/no value)"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return "a number" if secret else f"the number {value!r}"
     if isinstance(value, str):
-        return f"the text {value[:40]!r}"
+        return "other text" if secret else f"the text {value[:40]!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _num(value: float) -> str:
+    """A limit as the user would write it: integers exactly (2147483647, not 2.14748e+09)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
+        return str(int(value))
+    return f"{value:g}"
 
 
 class Bool(Kind):
@@ -69,11 +77,11 @@ class Number(Kind):
         if self.off is not None and value == self.off:
             return value
         if self.lo is not None and value < self.lo:
-            off = f" (or {self.off:g} for off)" if self.off is not None else ""
+            off = f" (or {_num(self.off)} for off)" if self.off is not None else ""
             why = f": {self.why}" if self.why else ""
-            raise Invalid(f"must be at least {self.lo:g}{off}, not {value!r}{why}")
+            raise Invalid(f"must be at least {_num(self.lo)}{off}, not {value!r}{why}")
         if self.hi is not None and value > self.hi:
-            raise Invalid(f"must be at most {self.hi:g}, not {value!r}")
+            raise Invalid(f"must be at most {_num(self.hi)}, not {value!r}")
         return value
 
 
@@ -93,12 +101,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Text(Kind):
-    """A string; ``pattern`` (full match) is the safety net for values that reach pppd or chat."""
+    """A string; ``pattern`` (full match) is the safety net for values that reach pppd or chat.
+
+    ``secret`` (a PIN, a password): no message shows the value, a part of it or its length,
+    since errors go to stderr, that is the journal under systemd.
+    """
 
     def __init__(self, pattern: str | None = None, hint: str = "", max_len: int = 255,
-                 allow_empty: bool = True):
+                 allow_empty: bool = True, secret: bool = False):
         self.pattern = re.compile(pattern) if pattern else None
-        self.hint, self.max_len, self.allow_empty = hint, max_len, allow_empty
+        self.hint, self.max_len, self.allow_empty, self.secret = hint, max_len, allow_empty, secret
         self.what = "text"
 
     def convert(self, value: Any) -> str:
@@ -107,15 +119,17 @@ class Text(Kind):
                 return ""
             raise Invalid("is required")
         if not isinstance(value, str):
-            raise Invalid(f"must be text (in quotes), not {_typename(value)}")
+            raise Invalid(f"must be text (in quotes), not {_typename(value, self.secret)}")
         if not value and not self.allow_empty:
             raise Invalid("must not be empty")
         if len(value) > self.max_len:
-            raise Invalid(f"is {len(value)} characters long; at most {self.max_len} are allowed")
+            size = "is too long" if self.secret else f"is {len(value)} characters long"
+            raise Invalid(f"{size}; at most {self.max_len} are allowed")
         if _CONTROL.search(value):
             raise Invalid("must not contain control characters (newline, tab, NUL, ...)")
         if value and self.pattern and not self.pattern.fullmatch(value):
-            raise Invalid(f"{value[:60]!r} is not allowed: {self.hint}")
+            shown = "the value given" if self.secret else repr(value[:60])
+            raise Invalid(f"{shown} is not allowed: {self.hint}")
         return value
 
 
@@ -133,8 +147,10 @@ class DevicePath(Text):
 
 
 class FilePath(Text):
-    def __init__(self) -> None:
-        super().__init__(r"/[^\s]*", "an absolute path without spaces", max_len=400)
+    """``secret``: the file holds a secret; a value that is no path may be the secret itself."""
+
+    def __init__(self, secret: bool = False) -> None:
+        super().__init__(r"/[^\s]*", "an absolute path without spaces", max_len=400, secret=secret)
 
 
 class CommandLine(Kind):

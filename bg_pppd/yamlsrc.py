@@ -32,17 +32,25 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
-def load(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
-    """Parse ``text``; return the data and a map from key path to 1-based line."""
+def load(text: str, filename: str, secrets: frozenset[KeyPath] = frozenset()) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse ``text``; return the data and a map from key path to 1-based line.
+
+    ``secrets``: key paths whose value no message may show, not even a character of it.
+    """
     import yaml  # imported here: `status` and `down` must start fast and never parse YAML
 
+    # libyaml's parser when PyYAML has it: the same nodes and marks, parsed in C
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        # libyaml's parser when PyYAML has it: the same nodes and marks, parsed in C
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        key = _key_at_error(text, loader)
+        if key in {path[-1] for path in secrets}:
+            # the scanner quotes the character it stumbled on: here, one of the secret's
+            reason = f"in the value of {key} (the details would show a part of it)"
         raise ProfileError([Problem(filename, line, "", f"not valid YAML: {reason}")]) from None
     except RecursionError:  # PyYAML's pure-Python composer, without libyaml
         raise ProfileError([Problem(filename, None, "", f"nested too deeply (at most {MAX_DEPTH} levels)")]) \
@@ -96,5 +104,24 @@ def _build(node, path, lines, constructor, problems, filename, budget) -> Any:
         return constructor.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         reason = getattr(exc, "problem", None) or "cannot be read"
-        problems.append(Problem(filename, node.start_mark.line + 1, dotted(path), reason))
-        return None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        # an explicit tag the text does not fit (!!int "12a", !!timestamp "2001-02-30"); not
+        # the exception's words: they quote the text, which may be a secret
+        reason = f"reads as a YAML !!{node.tag.rsplit(':', 1)[-1]} but is not a valid one (quote text)"
+    problems.append(Problem(filename, node.start_mark.line + 1, dotted(path), reason))
+    return None
+
+
+def _key_at_error(text: str, loader: type) -> str | None:
+    """The key whose value the scanner was reading when it failed (None: not the scanner's error)."""
+    import yaml
+
+    key, last = None, None
+    try:
+        for token in yaml.scan(text, Loader=loader):
+            if isinstance(last, yaml.KeyToken) and isinstance(token, yaml.ScalarToken):
+                key = token.value
+            last = token
+    except yaml.YAMLError:
+        return key
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -35,3 +36,13 @@ def test_a_command_that_never_ends_is_a_failed_reset(write_profile):
 def test_a_failing_command_is_a_failed_reset(write_profile):
     with pytest.raises(ResetFailed, match=r"command: /bin/sh exited 3 no gpio"):
         _resetter(write_profile, "/bin/sh -c 'echo no gpio >&2; exit 3'").run(skip_at=True)
+
+
+def test_D16_the_reset_command_runs_in_the_root_directory(write_profile, tmp_path, monkeypatch):
+    """Its relative arguments were checked against /: it must run there, not in the daemon's cwd."""
+    out, script = tmp_path / "cwd", tmp_path / "reset.py"
+    script.write_text(f"import os\nopen({str(out)!r}, 'w').write(os.getcwd())\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ResetFailed, match="did not come back"):  # /dev/null never answers AT
+        _resetter(write_profile, f"{sys.executable} {script}").run(skip_at=True)
+    assert out.read_text() == "/"

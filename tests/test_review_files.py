@@ -807,3 +807,221 @@ def test_D24_no_allowed_option_runs_reads_or_leaks():
     assert not dangerous & set(pppd_options.ALLOWED)
     with pytest.raises(ValueError, match="password into the log"):
         pppd_options.check("show-password")
+
+
+# === The re-test: other routes into D16, D17, D19, D20, D22 and D23 ===============================
+
+def test_D16_a_file_an_argument_names_in_any_form_is_checked(shared, write_profile):
+    """A script joined to its option, after an '=', or relative (hooks run in /) is as good as a
+    program: another user who can change it has root."""
+    open_dir, safe_dir = shared / "open", shared / "safe"
+    open_dir.mkdir()
+    safe_dir.mkdir(mode=0o755)
+    open_dir.chmod(0o777)
+    for directory in (open_dir, safe_dir):
+        (directory / "x.awk").write_text("BEGIN { }\n")
+        (directory / "s.sh").write_text("id\n")
+    (open_dir / "x.awk").chmod(0o666)
+    awk, script = open_dir / "x.awk", open_dir / "s.sh"
+    relative = str(script).lstrip("/")
+
+    def validate(key: str, command: str) -> subprocess.CompletedProcess:
+        return run_cli("validate", str(write_profile(MINIMAL + f"{key}: {json.dumps(command)}\n")))
+    for key in ("hooks:\n  on_up", "hooks:\n  on_down", "recovery:\n  reset: [command]\n  reset_command"):
+        for command in (f"/usr/bin/awk -f{awk}", f"/usr/bin/awk --file={awk}", f"/usr/bin/env x=1 script={script}",
+                        f"/bin/sh {relative}", f"/usr/bin/awk -f {awk}", f"/bin/sh {open_dir / 'later.sh'}",
+                        f"/bin/run-parts {open_dir}", f"/bin/sh -c 'x' file:{script}"):
+            result = validate(key, command)
+            assert result.returncode == 2, (key, command, result.stderr)
+            assert f"{open_dir} can be changed by other users (mode 0777)" in result.stderr, result.stderr
+            assert "root runs it" in result.stderr and "chown root, chmod go-w" in result.stderr
+            assert len(lines(result.stderr)) == 1
+        assert f"naming /{relative}: commands run in /" in validate(key, f"/bin/sh {relative}").stderr
+    for fine in (f"/usr/bin/awk -f{safe_dir / 'x.awk'}", f"/bin/sh {str(safe_dir / 's.sh').lstrip('/')}",
+                 "/usr/bin/curl -s -o /dev/null --max-time=5 http://10.0.0.1/", "/usr/bin/find /tmp -name x",
+                 "/usr/bin/logger -t tmp up"):
+        result = validate("hooks:\n  on_up", fine)
+        assert result.returncode == 0, (fine, result.stderr)
+
+
+def test_D16_hooks_run_in_the_root_directory_where_their_arguments_were_checked(tmp_path, monkeypatch):
+    from bg_pppd import hooks
+
+    script = tmp_path / "hook.py"
+    out = tmp_path / "out"
+    script.write_text(f"import os\nopen({str(out)!r}, 'w').write(os.getcwd())\n")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / str(tmp_path).lstrip("/")).mkdir(parents=True)
+    (elsewhere / str(script).lstrip("/")).write_text(f"open({str(out)!r}, 'w').write('the wrong one')\n")
+    monkeypatch.chdir(elsewhere)  # the daemon's cwd: whatever started it
+    thread = hooks.run([sys.executable, str(script).lstrip("/")], "office", "up", None, timeout=10)
+    thread.join(10)
+    assert out.read_text() == "/"
+
+
+# --- D17: no message shows a PIN or a password ------------------------------------------------------
+
+SECRET_CASES = {
+    "pin-too-long": ('sim:\n  pin: "864213579"\n', ["864213579", "8642135"]),
+    "pin-number": ("sim:\n  pin: 86421\n", ["86421"]),
+    "pin-octal": ("sim:\n  pin: 0123456\n", ["123456", "42798"]),
+    "pin-letters": ('sim:\n  pin: "86ab"\n', ["86ab"]),
+    "pin-bool": ("sim:\n  pin: yes\n", ["true"]),
+    "pin-date": ("sim:\n  pin: 2024-02-30\n", ["2024", "02-30"]),
+    "pin-bad-int-tag": ('sim:\n  pin: !!int "8642x"\n', ["8642x"]),
+    "pin-bad-float-tag": ('sim:\n  pin: !!float "86x42"\n', ["86x42"]),
+    "pin-bad-bool-tag": ('sim:\n  pin: !!bool "8642"\n', ["8642"]),
+    "pin-bad-escape": ('sim:\n  pin: "86\\Z42"\n', ["'Z'", "86", "42"]),
+    "pin-bad-start": ("sim:\n  pin: @8642\n", ["'@'", "8642"]),
+    "pin-file-number": ("sim:\n  pin_file: 86421357\n", ["86421357"]),
+    "pin-file-relative": ("sim:\n  pin_file: 86421357.txt\n", ["86421357"]),
+    "password-non-ascii": ('auth:\n  method: pap\n  user: u\n  password: "pässwörd-SECRET"\n',
+                           ["SECRET", "pässwörd", "p\\xe4ss"]),
+    "password-too-long": ("auth:\n  method: pap\n  user: u\n  password: " + "S3cr" * 80 + "\n", ["S3cr", "320"]),
+    "password-number": ("auth:\n  method: pap\n  user: u\n  password: 31415926\n", ["31415926"]),
+    "password-list": ("auth:\n  method: pap\n  user: u\n  password: [S3cret]\n", ["S3cret"]),
+    "password-bad-escape": ('auth:\n  method: pap\n  user: u\n  password: "Se\\Qcret"\n', ["'Q'", "Se", "cret"]),
+    "password-tab": ("auth:\n  method: pap\n  user: u\n  password: Se\tcret\n", ["Se", "cret"]),
+    "password-flow-escape": ('auth: {method: pap, user: u, "password": "Se\\Qcret"}\n', ["'Q'", "cret"]),
+}
+
+
+def _secret_messages(text: str, tmp_path: Path, monkeypatch, pure: bool) -> str:
+    import yaml
+
+    from bg_pppd.errors import ProfileError
+
+    if pure:  # PyYAML without libyaml (as on some Yocto images): its scanner quotes what it read
+        monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    path = tmp_path / "p.yaml"
+    path.write_text(MINIMAL + text)
+    path.chmod(0o600)
+    with pytest.raises(ProfileError) as info:
+        profile.load(path)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["libyaml", "pure-python"])
+@pytest.mark.parametrize("case", sorted(SECRET_CASES))
+def test_D17_no_message_shows_a_pin_or_a_password(tmp_path, monkeypatch, case, pure):
+    text, secrets = SECRET_CASES[case]
+    message = _secret_messages(text, tmp_path, monkeypatch, pure)
+    assert len(lines(message)) == 1 and "Traceback" not in message, message
+    assert "sim.pin" in message or "auth.password" in message or "in the value of" in message, message
+    for secret in secrets:
+        line_part = message.split(": ", 1)[1]  # the file name holds digits of its own
+        assert secret not in line_part, (secret, message)
+
+
+def test_D17_no_message_shows_what_a_secret_file_holds(tmp_path, write_profile):
+    pin = {b"8642135790\n": "8642135790", b"86 42\n": "86 42", "86ü42\n".encode(): "86"}
+    password = {b"Se\ncret\n": "cret", ("S3cr" * 80).encode(): "S3cr", "pässwörd-SECRET\n".encode(): "SECRET"}
+    for key, cases in (("sim:\n  pin_file", pin), ("auth:\n  method: pap\n  user: u\n  password_file", password)):
+        cases[b"S3cr\xffet\n"] = "S3cr"
+        for content, secret in cases.items():
+            path = tmp_path / "secret"
+            path.write_bytes(content)
+            path.chmod(0o600)
+            result = run_cli("validate", str(write_profile(MINIMAL + f"{key}: {path}\n")))
+            assert result.returncode == 2 and len(lines(result.stderr)) == 1, result.stderr
+            assert secret not in result.stderr and "_file:" in result.stderr, result.stderr
+
+
+def test_D17_the_user_name_is_not_a_secret(write_profile):
+    """A user name is shown (it names the account, like the APN); only the password is withheld."""
+    result = run_cli("validate", str(write_profile(MINIMAL + 'auth:\n  method: pap\n  user: "üser"\n')))
+    assert result.returncode == 2 and "auth.user: 'üser' is not allowed" in result.stderr, result.stderr
+
+
+# --- D19: limits printed as written ----------------------------------------------------------------
+
+def test_D19_integer_limits_in_messages_are_exact(write_profile):
+    for section, key, value, limit in (("ppp", "route_metric", 2**31, "at most 2147483647"),
+                                       ("probe", "budget", 2**41, "at most 1099511627776"),
+                                       ("recovery", "retry_wait", 0.25, "at least 0.5")):
+        result = run_cli("validate", str(write_profile(with_values({section: {key: value}}))))
+        assert result.returncode == 2 and f"{section}.{key}: must be {limit}, not {value}" in result.stderr, \
+            result.stderr
+        assert "e+" not in result.stderr
+
+
+# --- D20: scenarios of the wrong shape ---------------------------------------------------------------
+
+BAD_SCENARIOS = {"list": "[1]", "text": '"fast"', "number": "42", "sim": "sim: 3", "seconds": "boot_time: fast",
+                 "negative": "boot_time: -1", "scale": "time_scale: 0", "registration": "registration: [1, 2]",
+                 "stat": "registration: [[0, x]]", "contexts": "contexts: [1]", "context": "contexts: {1: IP}",
+                 "replies": "replies: [a]", "slow": "slow_commands: 5", "pin": "pin: 1234", "noise": "noise: x",
+                 "hang": "hang_after: -1", "echo": "echo: 1", "port": "port: ttyS0", "yaml": "a: [b",
+                 "key": "{1: 2}", "deep": "[" * 2000}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCENARIOS))
+def test_D20_a_scenario_of_the_wrong_shape_is_one_line(tmp_path, case):
+    from bg_pppd.emulator import Scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text(BAD_SCENARIOS[case] + "\n")
+    result = run_cli("emulate", "--scenario", str(path), "--link", str(tmp_path / "bg95"), timeout=20)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"bg-pppd emulate: {path}") and len(lines(result.stderr)) == 1, result.stderr
+    assert not (tmp_path / "bg95").exists()
+    with pytest.raises(ValueError):
+        Scenario.load(path)
+
+
+def test_D20_a_scenario_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"model: \xff\n")
+    result = run_cli("emulate", "--scenario", str(path), "--link", str(tmp_path / "bg95"), timeout=20)
+    assert result.returncode == 2 and "not UTF-8" in result.stderr and len(lines(result.stderr)) == 1
+
+
+# --- D22: paths the kernel refuses --------------------------------------------------------------------
+
+def test_D22_a_name_too_long_for_the_kernel_gets_the_documented_status(tmp_path):
+    name = "a" * 300
+    result = run_cli("--run-dir", str(tmp_path), "status", name)
+    assert result.returncode == 4 and "cannot name a profile" in result.stderr, result.stderr
+    assert len(lines(result.stderr)) == 1
+    for command in ("down", "validate"):
+        result = run_cli("--run-dir", str(tmp_path), command, name)
+        assert result.returncode == 2 and "cannot name a profile" in result.stderr, result.stderr
+
+
+def test_D22_a_run_dir_that_cannot_be_used_gets_the_documented_status(tmp_path, write_profile):
+    prof = str(write_profile(MINIMAL))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for run_dir in (afile, afile / "sub", tmp_path / ("b" * 300)):
+        # check needs no run dir that does not exist (no up ran since boot): only a file in its place
+        commands = [("render", 2), ("down", 2), ("status", 4), ("up", 2)] + [("check", 2)] * (run_dir == afile)
+        for command, code in commands:
+            result = run_cli("--run-dir", str(run_dir), command, prof, timeout=20)
+            assert result.returncode == code, (run_dir, command, result.stderr)
+            assert len(lines(result.stderr)) == 1 and "Traceback" not in result.stderr, result.stderr
+            if command in ("render", "down", "check"):
+                assert "--run-dir" in result.stderr, result.stderr
+        result = run_cli("render", prof, "--out", str(run_dir))
+        assert result.returncode == 2 and len(lines(result.stderr)) == 1, result.stderr
+
+
+# --- D23: format characters -------------------------------------------------------------------------
+
+def test_D23_format_characters_are_escaped_everywhere(tmp_path, write_profile):
+    import unicodedata
+
+    from bg_pppd.errors import printable
+
+    for char in ("\u202e", "\u2066", "\u200b", "\ufeff", "\u061c"):
+        sub = tmp_path / f"a{char}b"
+        sub.mkdir()
+        prof = sub / "p.yaml"
+        prof.write_text(MINIMAL + "bogus: 1\n")
+        result = run_cli("validate", str(prof))
+        assert result.returncode == 2 and char not in result.stderr, ascii(result.stderr)
+        assert ascii(char)[1:-1] in result.stderr
+        result = run_cli("--run-dir", str(sub), "status", "p")
+        assert result.returncode == 2 and char not in result.stderr and "--run-dir" in result.stderr
+    formats = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert all(printable(f"x{c}y").isascii() for c in formats)
+    assert printable("bg95 é ü:x") == "bg95 é ü:x", "letters stay"

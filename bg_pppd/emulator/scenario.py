@@ -8,10 +8,13 @@ guard times, the 120 ms RI pulse) are never scaled.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+CHOICES = {"sim": ("ready", "pin", "puk", "absent", "failure"), "rat": ("catm1", "nbiot", "gsm"),
+           "network": ("auto", "pppd", "sink"), "port": ("usb", "uart")}
 SCALED = ("boot_time", "reboot_time", "boot_urc_gap", "sim_busy", "dial_delay", "response_delay",
           "cfun_delay", "noise_interval", "hangup_delay", "usb_drop_delay")
 
@@ -83,27 +86,23 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Scenario:
-        data = dict(data or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        """The scenario, or ValueError with one line naming the key that is wrong and how."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"a scenario is a mapping of keys (boot_time: 1, sim: pin, ...), not {_what(data)}")
+        data = dict(data)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in data if k not in fields)
         if unknown:
             raise ValueError(f"unknown scenario keys: {', '.join(unknown)}")
+        for name, value in data.items():
+            wrong = _wrong(name, str(fields[name].type), value)
+            if wrong:
+                raise ValueError(f"scenario {name}: {wrong}, not {_what(value)}")
         if "contexts" in data:
             data["contexts"] = {int(k): list(v) for k, v in data["contexts"].items()}
-        sc = cls(**data)
-        if sc.sim not in ("ready", "pin", "puk", "absent", "failure"):
-            raise ValueError(f"scenario sim: {sc.sim!r} is not ready | pin | puk | absent | failure")
-        if sc.rat not in ("catm1", "nbiot", "gsm"):
-            raise ValueError(f"scenario rat: {sc.rat!r} is not catm1 | nbiot | gsm")
-        if sc.network not in ("auto", "pppd", "sink"):
-            raise ValueError(f"scenario network: {sc.network!r} is not auto | pppd | sink")
-        if not all(isinstance(k, str) and isinstance(v, (int, float)) and v >= 0
-                   for k, v in sc.slow_commands.items()):
-            raise ValueError("scenario slow_commands: {command prefix: seconds}")
-        if not all(isinstance(k, str) and isinstance(v, list) and v and all(isinstance(x, str) for x in v)
-                   for k, v in sc.replies.items()):
-            raise ValueError("scenario replies: {command line: [lines..., final result]}")
-        return sc
+        return cls(**data)
 
     def extra_delay(self, line: str) -> float:
         """The slow_commands delay of a command line (scaled)."""
@@ -114,4 +113,77 @@ class Scenario:
     def load(cls, path: str | Path) -> Scenario:
         import yaml
 
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        try:
+            text = Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(f"{path}{where}: not valid YAML: {reason}") from None
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return {type(None): "nothing", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _wrong(name: str, kind: str, value: Any) -> str | None:
+    """What ``value`` must be for the field ``name`` of type ``kind``, or None when it is fine."""
+    if name in CHOICES:
+        return None if value in CHOICES[name] else f"must be {' | '.join(CHOICES[name])}"
+    if name == "time_scale":
+        return None if _number(value) and value > 0 else "must be a number above 0"
+    if kind == "float":
+        return None if _number(value) and value >= 0 else "must be a number of seconds, 0 or more"
+    if kind == "int | None":
+        ok = value is None or (type(value) is int and value >= 0)
+        return None if ok else "must be a whole number, 0 or more, or null"
+    if kind == "int":
+        return None if type(value) is int else "must be a whole number"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "str":
+        return None if isinstance(value, str) else "must be text (in quotes)"
+    if name == "registration":
+        ok = isinstance(value, list) and all(
+            isinstance(v, list) and len(v) == 2 and _number(v[0]) and v[0] >= 0 and type(v[1]) is int
+            for v in value)
+        return None if ok else "must be a list of [seconds, stat] pairs"
+    if kind == "list":
+        return None if _strings(value) else "must be a list of text"
+    if name == "contexts":
+        ok = isinstance(value, dict) and all(
+            (type(k) is int or (isinstance(k, str) and k.isdigit())) and _strings(v) and len(v) == 2
+            for k, v in value.items())
+        return None if ok else "must be {cid: [pdp type, APN]}"
+    if name == "slow_commands":
+        ok = isinstance(value, dict) and all(isinstance(k, str) and _number(v) and v >= 0
+                                             for k, v in value.items())
+        return None if ok else "must be {command prefix: seconds}"
+    if name == "replies":
+        ok = isinstance(value, dict) and all(isinstance(k, str) and _strings(v) and v for k, v in value.items())
+        return None if ok else "must be {command line: [lines..., final result]}"
+    return None
