@@ -45,6 +45,7 @@ class LinkInfo:
     device: str = ""   # the tty pppd was given (its peer file's first word)
     bad_option: str = ""    # the word of pppd's "unrecognized option '...'"
     unknown_host: str = ""  # the word of pppd's "unknown host: ..." (a word holding ':')
+    untrusted: str = ""     # the first fact-like line seen before pppd named its interface
 
     @property
     def up(self) -> bool:
@@ -54,10 +55,13 @@ class LinkInfo:
 # Only lines pppd prints itself, whole. Its log stream also carries chat's REPORT line
 # ("chat:  <date> CONNECT <module text>"), chat -v's echo of everything the module sends
 # (ppp.debug), and pppd's lines quoting the peer ("Remote message: ...", CHAP messages):
-# a pattern that matched inside a line would let the module declare the link up.
+# a pattern that matched inside a line would let the module declare the link up. chat -v
+# echoes the module's lines whole, though: those are caught by pppd's link pid file (see
+# parse_line's ``named``), by order (pppd's "Connect:" line starts the link after the connect
+# script: IP facts before it are dropped) and by the kernel (kernel_disagrees).
 _FACTS = [
     (re.compile(r"Using interface (\S+)"), "interface"),
-    (re.compile(r"Connect: (\S+) <--> \S.*"), "interface"),
+    (re.compile(r"Connect: (\S+) <--> \S.*"), "connect"),
     (re.compile(r"local +IP address (\S+)"), "local_ip"),
     (re.compile(r"remote +IP address (\S+)"), "remote_ip"),
     (re.compile(r"local +LL address (\S+)"), "local_ll"),
@@ -90,16 +94,23 @@ def _address(text: str, version: int) -> str | None:
     return str(address) if address.version == version else None
 
 
-def parse_line(info: LinkInfo, line: str) -> bool:
+def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = None) -> bool:
     """Update ``info`` from one pppd log line; True when the line brought IP up.
 
     These are claims: system.py has the kernel confirm them before the link counts as up.
+    ``named``: whether pppd has named its interface yet (its link pid file). Before it has,
+    the connect script runs, and a line that looks like a fact is chat's (with ppp.debug,
+    its echo of the module's bytes, whole lines included): its facts are not taken, and
+    ``info.untrusted`` keeps the first such line. Asked only for lines that look like facts.
     """
     was_up = info.up
     for pattern, attr in _FACTS:
         m = pattern.fullmatch(line)
         if m:
-            _fact(info, attr, m.group(1))
+            if named is None or named():
+                _fact(info, attr, m.group(1))
+            elif not info.untrusted:
+                info.untrusted = line
             break
     if m := _BAD_OPTION.fullmatch(line):
         info.bad_option = m.group(1)
@@ -111,9 +122,14 @@ def parse_line(info: LinkInfo, line: str) -> bool:
 
 
 def _fact(info: LinkInfo, attr: str, value: str) -> None:
-    if attr == "interface":
+    if attr in ("interface", "connect"):
         if valid_interface(value):
             info.interface = value
+            if attr == "connect":
+                # pppd starts the link here (start_link, after set_ifunit), once the connect
+                # script has ended: IP facts read before it are chat's, whatever the reader's lag
+                info.local_ip = info.remote_ip = ""
+                info.dns.clear()
         return
     address = _address(value, 6 if attr.endswith("_ll") else 4)
     if address is None:
@@ -209,14 +225,30 @@ def _kernel_ipv6(name: str) -> list[str]:
     return found
 
 
+# Where pppd writes its link pid file, ppp-LINKNAME.pid: 2.4's _PATH_VARRUN, and 2.5's default
+# runtime dir (${localstatedir}/run/pppd)
+LINK_PID_DIRS = ("/run", "/var/run", "/run/pppd", "/var/run/pppd")
+
+
+def link_pid_files(linkname: str) -> list[str]:
+    return [f"{directory}/ppp-{linkname}.pid" for directory in LINK_PID_DIRS]
+
+
 def pppd_interface(linkname: str, pid: int) -> str | None:
-    """The interface pppd ``pid`` wrote into its link pid file (``PID\\nIFNAME``), if it did."""
-    for directory in ("/run", "/var/run"):
+    """The interface pppd ``pid`` named in its link pid file (``PID\\nIFNAME``), once it has.
+
+    pppd writes the file with its pid alone at start, and again with the interface when it
+    prints "Using interface" (set_ifunit, after the connect script has ended): before that,
+    no log line is pppd's word on the link. A file of another pid is another pppd's, or stale.
+    """
+    from .atomic import read_regular
+
+    for path in link_pid_files(linkname):
         try:
-            words = open(f"{directory}/ppp-{linkname}.pid").read().split()
+            words = read_regular(path, 256, follow=False, ours=True).decode("ascii", "replace").split()
         except OSError:
             continue
-        if len(words) >= 2 and words[0] == str(pid):
+        if len(words) >= 2 and words[0] == str(pid) and valid_interface(words[1]):
             return words[1]
     return None
 
@@ -224,15 +256,18 @@ def pppd_interface(linkname: str, pid: int) -> str | None:
 def kernel_disagrees(info: LinkInfo, linkname: str = "", pid: int | None = None) -> str:
     """Why the kernel does not back what pppd's log claims ('' when it does).
 
-    The log can be spoofed by the module (see _FACTS); the kernel's interface, with
-    the addresses IPCP set on it, cannot.
+    The log can be spoofed by the module (see _FACTS); the interface that pppd ``pid``
+    named in its link pid file, with the addresses IPCP set on it, cannot. Without
+    ``linkname`` and ``pid`` only the kernel's interface is checked.
     """
     name = info.interface
     if not valid_interface(name):
         return f"no valid interface name ({name!r})"
     if pid is not None and linkname:
         own = pppd_interface(linkname, pid)
-        if own is not None and own != name:
+        if own is None:
+            return f"pppd {pid} has not named its interface yet (no {link_pid_files(linkname)[0]} of its own)"
+        if own != name:
             return f"pppd {pid} runs on {own}, not {name}"
     if ":" in info.local_ip:
         try:

@@ -102,11 +102,19 @@ class Policy:
         return Decision("dial", at, f"{ladder.failures} consecutive failures; next reset not before "
                                     f"+{allowed - now:.0f} s, dialling again meanwhile")
 
-    def reset_done(self, ladder: Ladder, now: float, confirmed: bool = True) -> Decision:
-        """A reset ended. One that failed (not confirmed: the module did not go away and come
-        back) paces the ladder all the same: the module may have been power-cycled, and a
-        broken reset method must never turn into a power-cycle loop."""
+    def reset_started(self, ladder: Ladder, now: float) -> None:
+        """A reset begins: it counts from here, before it can be cut short. A stop, crash or kill
+        while the reset command runs (a reboot, a power switch) must pace the next run's reset
+        as a finished one would, or each new start resets at once: a reset (or reboot) loop."""
         ladder.resets += 1
+        ladder.last_reset = now
+        ladder.failures = 0
+
+    def reset_done(self, ladder: Ladder, now: float, confirmed: bool = True) -> Decision:
+        """The reset counted by reset_started ended; the next waits from now. One that failed
+        (not confirmed: the module did not go away and come back) paces the ladder all the same:
+        the module may have been power-cycled, and a broken reset method must never turn into
+        a power-cycle loop."""
         ladder.last_reset = now
         ladder.failures = 0
         return Decision("dial", now, f"reset {ladder.resets} " + ("done" if confirmed else "failed"))

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,10 @@ class RunDir:
         self.status_path = self.dir / "status.json"
         self.pppd_pid_path = self.dir / "pppd.pid"
         self._fds: list[int] = []
+        self._names: dict[str, int] = {}  # port lock name -> its fd
+        self._current: dict[str, str] = {}  # port -> the real path it led to at lock_current
+        self._taken: set[str] = set()       # the names lock_current locked (acquire's stay)
+        self._mutex = threading.Lock()  # lock_current runs on the workers' threads
 
     def ensure(self) -> None:
         """The run dir (may be shared and sticky, like /tmp) and the profile's own (never shared)."""
@@ -179,13 +184,46 @@ class RunDir:
         """Lock every name of ``ports`` (the caller holds them until release)."""
         atomic.private_dir(self.ports_dir, fix=RUN_DIR_FIX)
         for port in port_lock_names(*ports):
-            path = self.ports_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", port) + ".lock")
+            path = self._port_lock_path(port)
             try:
-                self._fds.append(self._flock(path, role))
+                fd = self._flock(path, role)
             except AlreadyRunning as exc:
                 self.release()
                 raise AlreadyRunning(f"port {port} is in use by another bg-pppd: {exc.running} and holds "
                                      f"{path}", exc.pid, exc.role, port) from None
+            self._fds.append(fd)
+            self._names[port] = fd
+
+    def _port_lock_path(self, name: str) -> Path:
+        return self.ports_dir / (re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".lock")
+
+    def lock_current(self, port: str, role: str = "up") -> None:
+        """Lock the device ``port`` names now, by its real path, before talking on it.
+
+        A port missing at start was locked only as written: the symlink that appears later
+        (udev's, or a by-id name) may lead to another profile's port, which that profile
+        locked by its real path. Held until release, or until ``port`` leads elsewhere
+        (a re-enumerated USB module): then the old device's lock is let go.
+        AlreadyRunning when another bg-pppd holds it.
+        """
+        real = os.path.realpath(port)
+        with self._mutex:
+            if real not in self._names:
+                atomic.private_dir(self.ports_dir, fix=RUN_DIR_FIX)
+                path = self._port_lock_path(real)
+                try:
+                    self._names[real] = self._flock(path, role)
+                except AlreadyRunning as exc:
+                    raise AlreadyRunning(f"port {port} (now {real}) is in use by another bg-pppd: {exc.running} "
+                                         f"and holds {path}", exc.pid, exc.role, port) from None
+                self._fds.append(self._names[real])
+                self._taken.add(real)
+            old, self._current[port] = self._current.get(port), real
+            if old in self._taken and old not in self._current.values():  # never one acquire took
+                self._taken.discard(old)
+                fd = self._names.pop(old)
+                self._fds.remove(fd)
+                os.close(fd)
 
     def hold_for_check(self, *ports: str) -> None:
         """``check`` talks on the ports: refuse while ``up`` runs this profile or uses a port.
@@ -206,9 +244,13 @@ class RunDir:
                                  exc.pid, exc.role, exc.port) from None
 
     def release(self) -> None:
-        for fd in self._fds:
-            os.close(fd)
-        self._fds.clear()
+        with self._mutex:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
+            self._names.clear()
+            self._current.clear()
+            self._taken.clear()
 
     def verify(self) -> None:
         """Before acting on what the run dir says (down signals a pid): it must be only root's."""

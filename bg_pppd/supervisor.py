@@ -392,8 +392,10 @@ class Supervisor:
 
     def _decide(self, decision: Decision, cause: str = "") -> None:
         """Act on the policy; the log line says why the attempt failed, not only that it did."""
-        self._save()
         now = self.sys.clock()
+        if decision.action == "reset":  # counted and saved before it runs: a stop, crash or kill
+            self.policy.reset_started(self.ladder, now)  # during it still paces the next run's
+        self._save()
         why = f"{decision.reason} ({cause})" if cause else decision.reason
         if decision.action == "reset":
             self._call("run on_reset", self.sys.reset_hook)
@@ -460,13 +462,20 @@ class Supervisor:
             pending.append(f"pppd (pid {self.sys.pppd_pid()}), which did not end after SIGKILL")
             self.pppd_running = False
         if self.job is not None:
-            pending.append(f"the {self.job_kind} worker, which did not answer its cancel "
-                           f"(stuck in I/O on the port?)")
+            pending.append(f"the {self.job_kind} worker, which did not answer its cancel ({self._stuck_in()})")
             self.job = None
         message = "stopped without waiting longer for " + " and for ".join(pending)
         log.error("%s: %s", self.p.name, message)
         self.last_error = message
         self._finish(self.exit_code, message)
+
+    def _stuck_in(self) -> str:
+        """What a worker that ignores its cancel is most likely doing."""
+        rec = self.p.recovery
+        if self.job_kind == "reset" and "command" in rec.reset and rec.reset_command:
+            return (f"its reset command {rec.reset_command[0]} may still be running: a stop does not end "
+                    f"it, boot_timeout ({rec.boot_timeout:g} s) does")
+        return "stuck in I/O on the port?"
 
     def _finish(self, code: int, why: str) -> None:
         self.exit_code = code

@@ -22,7 +22,7 @@ from .dns import Dns
 from .errors import BgPppdError, NotResponding, SimProblem
 from .lines import for_port
 from .port import hang_up, open_port
-from .pppd import LinkInfo, PppdProcess, kernel_disagrees, parse_line
+from .pppd import LinkInfo, PppdProcess, kernel_disagrees, parse_line, pppd_interface
 from .preflight import Preflight
 from .profile import Profile
 from .recovery import Ladder
@@ -75,6 +75,7 @@ class RealSystem:
             pre = Preflight(self.p, state_dir=self.state_dir, on_step=step,
                             clock=cancellable.clock, sleep=cancellable.sleep)
             try:
+                self.run.lock_current(self.p.modem.port)  # what the port leads to now: nobody else's
                 report = pre.run()
             except Cancelled:
                 post(Ev.PREFLIGHT_FAILED, Failure("cancelled"))
@@ -94,6 +95,7 @@ class RealSystem:
     def start_reset(self, skip_at: bool, post: Post) -> Worker:
         def work(cancel: threading.Event) -> None:
             try:
+                self.run.lock_current(self.p.modem.port)  # never another profile's module
                 method = Resetter(self.p, cancel).run(skip_at)
                 log.info("%s: module reset by %s; it answers again", self.p.name, method)
                 post(Ev.RESET_DONE, method)
@@ -110,6 +112,7 @@ class RealSystem:
         if not os.path.exists(port):
             # a USB module re-enumerating: pppd would read the missing path as an option (exit 2)
             raise PortMissing(f"the PPP port {port} does not exist")
+        self.run.lock_current(port)  # AlreadyRunning, no pppd: the port now leads to another's device
         # pppd prints the addresses, then the primary and secondary DNS server, in one burst:
         # report the link up once the burst is over, so that status, DNS and on_up see all of
         # it. The secondary is pppd's last line; after the primary another may still come.
@@ -119,10 +122,19 @@ class RealSystem:
         linkname = f"bg-pppd-{self.p.name}"
         rejected: set[tuple[str, str, str]] = set()
 
+        named: list[str] = []  # the interface pppd named in its link pid file, once it has
+
+        def pppd_named() -> bool:
+            if not named and spawned:
+                own = pppd_interface(linkname, spawned[0].pid)
+                if own:
+                    named.append(own)
+            return bool(named)
+
         def post_up() -> None:
-            if posted.is_set() or not info.up:
+            if posted.is_set() or not info.up or not spawned:
                 return
-            why = kernel_disagrees(info, linkname, spawned[0].pid if spawned else None)
+            why = kernel_disagrees(info, linkname, spawned[0].pid)
             if why:  # the claim came from text the module controls: wait for pppd's own lines
                 claim = (info.interface, info.local_ip, info.remote_ip)
                 if claim not in rejected:
@@ -145,7 +157,12 @@ class RealSystem:
                 return
             log.info("%s: pppd: %s", self.p.name, _CONTROL.sub("?", line))
             before = (info.interface, info.local_ip, info.remote_ip, len(info.dns))
-            came_up = parse_line(info, line)
+            spoofed = info.untrusted
+            came_up = parse_line(info, line, pppd_named)
+            if info.untrusted and not spoofed:  # once per pppd: the module speaks for pppd
+                log.warning("%s: pppd's log shows %r before pppd named its interface: the module's text "
+                            "(the connect script's echo), not pppd's; not trusted", self.p.name,
+                            _CONTROL.sub("?", info.untrusted))
             if posted.is_set() or not info.up:
                 return
             if len(info.dns) > before[3]:

@@ -42,6 +42,7 @@ def test_the_whole_ladder_10_30_60_60_minutes():
     for _ in range(6):
         now, _attempts = fail_until_reset(p, ladder, now)
         reset_times.append(now)
+        p.reset_started(ladder, now)
         p.reset_done(ladder, now)
     gaps = [(b - a) / MIN for a, b in zip(reset_times, reset_times[1:])]
     # each gap is the wait since the previous reset (3 quick attempts fit inside it)
@@ -52,6 +53,7 @@ def test_the_whole_ladder_10_30_60_60_minutes():
 def test_dialling_goes_on_with_growing_spacing_while_a_reset_waits():
     p, ladder = policy(), Ladder()
     now, _ = fail_until_reset(p, ladder, 0)
+    p.reset_started(ladder, now)
     p.reset_done(ladder, now)
     start = now
     reset_at, attempts = fail_until_reset(p, ladder, now)
@@ -66,6 +68,7 @@ def test_dialling_goes_on_with_growing_spacing_while_a_reset_waits():
 def test_stable_link_clears_everything():
     p, ladder = policy(), Ladder()
     now, _ = fail_until_reset(p, ladder, 0)
+    p.reset_started(ladder, now)
     p.reset_done(ladder, now)
     p.failed(ladder, now + 1)
     d = p.link_down(ladder, now + 5 * MIN, up_since=now + 1 * MIN)
@@ -103,6 +106,7 @@ def test_ladder_round_trips_and_rejects_garbage():
 def test_restart_in_the_middle_continues_from_persisted_state():
     p, ladder = policy(), Ladder()
     now, _ = fail_until_reset(p, ladder, 0)
+    p.reset_started(ladder, now)
     p.reset_done(ladder, now)
     restored = Ladder.from_dict(ladder.to_dict())  # the daemon restarted
     reset_at, _ = fail_until_reset(p, restored, now + 1 * S)

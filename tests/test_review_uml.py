@@ -129,7 +129,9 @@ for key, name, sc, debug, dns_file, settle in [
         assert r["resolv"] == "nameserver 192.0.2.1\n", (key, r["resolv"])
         assert r["rc"] == 0 and r["pppd_left"] == [], (key, r)
     assert "203.0.113.53 via file" not in log
-    assert "spoofb: pppd's log claims IP up on ppp0 (203.0.113.66 peer 203.0.113.1), but the kernel disagrees" in log
+    # chat -v's echo: dropped before pppd names its interface, or (read late) not backed by the kernel
+    assert "spoofb: pppd's log shows 'local  IP address 203.0.113.66' before pppd named its interface" in log \
+        or "spoofb: pppd's log claims IP up on ppp0 (203.0.113.66 peer 203.0.113.1), but the kernel disagrees" in log
     # ... and a real link behind the same text comes up with the addresses IPCP gave
     real = results["real"]
     assert "error" not in real, (real, lab.tail())
@@ -271,3 +273,127 @@ def test_D03_check_on_a_connected_port_and_a_daemon_on_anothers_ppp_port_end_pro
     assert "Traceback" not in b["out"], b
     assert results["A_after"]["state"] == "connected"
     assert results["A_after"]["pppd_pid"] == results["A_before"]["pppd_pid"], "A's link was left alone"
+
+
+# The re-test's expx1: with ppp.debug, chat -v echoes these lines whole (the module ends them with
+# a bare "\n"); they name profile A's live link, which really holds these addresses. Without the
+# CONNECT, chat goes on waiting for one (its dial timeout): the claim stands while no pppd of
+# B's has named an interface, whatever the timing.
+OTHER_LINK_LINES = ("Using interface ppp0\nlocal  IP address 10.64.64.2\nremote IP address 10.64.64.1\n"
+                    "primary DNS address 203.0.113.53\nsecondary DNS address 203.0.113.54\n")
+OTHER_LINK_SPOOFS = {"B": OTHER_LINK_LINES + "CONNECT 150000000", "C": OTHER_LINK_LINES + "PLEASE WAIT"}
+
+TWO_PROFILES = """\
+modem:
+  port: {work}/{port}
+network:
+  apn: internet
+  poll_interval: 0.1
+  registration_timeout: 5
+ppp:
+  dns: file
+  dns_file: {work}/resolv{name}.conf
+  lcp_echo_interval: 0
+  debug: {debug}
+recovery:
+  at_timeout: 3
+  dial_timeout: 5
+  retry_wait: 0.5
+  stable_after: 3
+  dial_attempts: 2
+hooks:
+  on_up: "/bin/sh -c 'env | grep ^BG_PPPD_ | sort > {work}/hook{name}-up.env'"
+"""
+
+
+def test_D06_D08_a_module_naming_another_profiles_live_link_and_a_planted_dns_backup(lab):
+    """Profile A is connected on ppp0. The modules of B and C (ppp.debug: chat -v echoes them)
+    claim ppp0 with A's addresses and their own DNS before their pppd has named any interface;
+    their network answers no PPP. A's state dir is shared and sticky, and another user planted
+    A's DNS backup there as a symlink to a root-only file."""
+    results = lab.run(f"""
+        import os as _os, threading as _th, time as _t
+        TEXT = {TWO_PROFILES!r}
+        shared = WORK / "sharedst"
+        shared.mkdir()
+        _os.chmod(shared, 0o1777)
+        secret = WORK / "secret"
+        secret.write_text("root:$6$SECRET-HASH:19000:0:99999:7:::\\n")
+        _os.chmod(secret, 0o600)
+        _os.symlink(secret, shared / "A.dns-backup")  # another user's symlink, in the sticky dir
+        _os.lchown(shared / "A.dns-backup", 65534, 65534)
+        for name in "ABC":
+            (WORK / f"resolv{{name}}.conf").write_text(f"nameserver 192.0.2.{{ord(name) - 64}}\\n")
+
+        def attacked(name, spoof):
+            emulator({{"network": "sink", "connect_text": spoof}}, name=f"usb{{name}}")
+            prof = profile(TEXT.format(work=WORK, port=f"usb{{name}}", name=name, debug="true"), name=name)
+            linkpid, watching, out = set(), [True], {{}}
+
+            def watch_linkpid():  # what pppd's link pid file holds, as it changes
+                while watching:
+                    try:
+                        linkpid.add(open(f"/run/ppp-bg-pppd-{{name}}.pid").read())
+                    except OSError:
+                        pass
+                    _t.sleep(0.01)
+            _th.Thread(target=watch_linkpid, daemon=True).start()
+            proc = up(prof)
+            seen, delivered = set(), None
+            end = _t.monotonic() + 40
+            while _t.monotonic() < end and (delivered is None or _t.monotonic() < delivered + 8):
+                st = status(name)
+                seen.add(st.get("state"))
+                if st.get("local_ip"):
+                    seen.add("local_ip " + st["local_ip"])
+                log = (WORK / "up.log").read_text(errors="replace")
+                if delivered is None and f"{{name}}: pppd: Using interface ppp0" in log:  # chat -v's echo
+                    delivered = _t.monotonic()
+                _t.sleep(0.1)
+            out.update(seen=sorted(s for s in seen if s), delivered=delivered is not None, A=status("A"))
+            out["rc"] = stop(proc)
+            watching.clear()
+            hook = WORK / f"hook{{name}}-up.env"
+            out.update(linkpid=sorted(linkpid), hook=hook.read_text() if hook.exists() else None,
+                       resolv=(WORK / f"resolv{{name}}.conf").read_text())
+            return out
+
+        emulator()
+        A = profile(TEXT.format(work=WORK, port="bg95", name="A", debug="false"), name="A")
+        pA = up(A, extra_env={{"BG_PPPD_STATE_DIR": str(shared)}})
+        try:
+            record(A=wait_state("connected", 40, name="A"), A_resolv_up=(WORK / "resolvA.conf").read_text())
+            for name, spoof in {OTHER_LINK_SPOOFS!r}.items():
+                record(**{{name: attacked(name, spoof)}})
+        finally:
+            record(A_rc=stop(pA))
+        record(resolvA=(WORK / "resolvA.conf").read_text(), resolvA_mode=_os.stat(WORK / "resolvA.conf").st_mode
+               & 0o7777, shared=sorted(_os.listdir(shared)), pppd_left=pppd_processes())
+    """, timeout=280)
+    log = lab.file("up.log")
+    a = results.get("A")
+    assert a and a["interface"] == "ppp0" and a["local_ip"] == "10.64.64.2", (results, lab.tail())
+    # D6: neither is declared up, writes DNS or runs on_up
+    for name, resolv in (("B", "nameserver 192.0.2.2\n"), ("C", "nameserver 192.0.2.3\n")):
+        r = results.get(name)
+        assert r and r["delivered"], (name, "the module's lines never reached pppd's log", lab.tail())
+        assert "connected" not in r["seen"] and not any(s.startswith("local_ip") for s in r["seen"]), (name, r)
+        assert r["hook"] is None and r["resolv"] == resolv, (name, r)
+        assert f"{name}: dns:" not in log and r["rc"] == 0, (name, r)
+        assert r["A"]["state"] == "connected" and r["A"]["pppd_pid"] == a["pppd_pid"], "A's link was left alone"
+        # pppd 2.4.9 writes its link pid file with its pid alone first, and names the interface
+        # only in set_ifunit (after the connect script): never ppp0 here
+        assert any(t.count("\n") == 1 for t in r["linkpid"]), (name, r["linkpid"])
+        assert all(t.split()[1:2] != ["ppp0"] for t in r["linkpid"]), (name, r["linkpid"])
+    assert "203.0.113.53 via file" not in log
+    # chat waiting for its CONNECT: the claim came before pppd named anything, and is not believed
+    assert "C: pppd's log shows 'Using interface ppp0' before pppd named its interface" in log, lab.tail()
+    assert not [t for t in results["C"]["linkpid"] if t.count("\n") > 1], "chat failed: pppd named nothing"
+    # D8: the planted backup was never read through: A's file is back as it was, with its mode
+    assert "nameserver 10.64.64.53" in results["A_resolv_up"]
+    assert results["resolvA"] == "nameserver 192.0.2.1\n" and results["resolvA_mode"] == 0o644, results
+    assert "SECRET" not in results["resolvA"] and "SECRET" not in log
+    assert f"A: dns: {lab.work}/sharedst/A.dns-backup is not trusted (not a regular file (a symlink))" in log
+    assert results["shared"] == ["A.json"], results["shared"]
+    assert results["A_rc"] == 0 and results["pppd_left"] == [], results
+    assert "Traceback" not in log
