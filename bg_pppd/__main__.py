@@ -1,3 +1,3 @@
-from bg_pppd.cli import main
+from bg_pppd.cli.main import main
 
 raise SystemExit(main())

@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 import time
 
-from bg_pppd import profile as profile_mod
 from bg_pppd.emulator import Emulator
-from bg_pppd.monitor import AtPortMonitor
-
-from .modemport import Port
+from bg_pppd.link.radio_monitor import AtPortMonitor
+from bg_pppd.profile import model as profile_mod
+from tests.modemport import Port
 
 FAST = {"boot_at_start": False, "time_scale": 0.05, "registration": [[0, 1]], "at_port": True,
         "network": "sink"}

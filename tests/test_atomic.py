@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from bg_pppd import atomic
+from bg_pppd.util import safe_files as atomic
 
 
 def test_write_replaces_whole_with_the_mode_and_leaves_nothing_behind(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bg_pppd import atparse
-from bg_pppd.atchannel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem import at_replies as atparse
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 
 
 @pytest.mark.parametrize("line, stat, tac, act", [

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from bg_pppd import profile, render
 from bg_pppd.emulator import Emulator
-
-from .conftest import CHAT, needs_chat
+from bg_pppd.link import render
+from bg_pppd.profile import model as profile
+from tests.conftest import CHAT, needs_chat
 
 pytestmark = needs_chat
 

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from .modemport import Port
+from tests.modemport import Port
 
 
 def test_ready_report_and_what_was_sent(bench):
@@ -222,6 +222,6 @@ def test_port_never_appears(bench):
 def test_profile_error_is_exit_2(bench, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("modem: {}\n")
-    from .conftest import run_cli
+    from tests.conftest import run_cli
 
     assert run_cli("check", str(bad)).returncode == 2

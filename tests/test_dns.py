@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bg_pppd.dns import Dns
+from bg_pppd.link.dns import Dns
 
 
 def fake_tool(bin_dir, name):

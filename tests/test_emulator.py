@@ -12,12 +12,11 @@ import pytest
 import serial
 
 from bg_pppd.emulator import Emulator, Scenario
-from bg_pppd.emulator.atparse import split_commands, split_extended
+from bg_pppd.emulator.command_syntax import split_commands, split_extended
 from bg_pppd.emulator.control import call as control
 from bg_pppd.emulator.lcp import TerminateAckWatch
-
-from .conftest import ROOT
-from .modemport import Port
+from tests.conftest import ROOT
+from tests.modemport import Port
 
 FAST = {"boot_at_start": False, "time_scale": 0.05, "registration": [[0, 1]]}
 
@@ -561,7 +560,7 @@ def test_emulator_as_a_subprocess_context_manager(tmp_path):
 def test_line_changes_are_pushed_to_watchers(tmp_path):
     import threading
 
-    from bg_pppd.lines import watch_port
+    from bg_pppd.modem.control_lines import watch_port
 
     link = tmp_path / "m"
     with Emulator({**FAST, "echo": False}, link=link, control=f"{link}.control") as emu:
@@ -589,7 +588,7 @@ def test_line_changes_are_pushed_to_watchers(tmp_path):
 
 
 def test_watching_a_pty_without_lines_ends_quietly():
-    from bg_pppd.lines import watch_port
+    from bg_pppd.modem.control_lines import watch_port
 
     master, slave = os.openpty()
     try:

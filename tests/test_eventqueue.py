@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bg_pppd.eventqueue import EventQueue
+from bg_pppd.daemon.event_queue import EventQueue
 
 
 def test_fifo_and_timeouts():

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from .test_up_uml import PROFILE, module_log
-from .uml import Lab, skip_without_uml
+from tests.test_up_uml import PROFILE, module_log
+from tests.uml import Lab, skip_without_uml
 
 pytestmark = skip_without_uml()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from bg_pppd import hooks
-from bg_pppd.pppd import LinkInfo
+from bg_pppd.link import hooks
+from bg_pppd.link.pppd import LinkInfo
 
 
 def test_hook_gets_the_environment_and_no_shell(tmp_path):

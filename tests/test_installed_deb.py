@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
-from .uml import Lab, skip_without_uml
+from tests.conftest import ROOT
+from tests.uml import Lab, skip_without_uml
 
 BIN = "/usr/bin/bg-pppd"
 
@@ -143,7 +143,7 @@ def test_render_and_check_against_the_emulator(bench, tmp_path):
 
 @skip_without_uml()
 def test_installed_up_connects_on_a_real_link(tmp_path, tmp_path_factory):
-    from .test_up_uml import PROFILE
+    from tests.test_up_uml import PROFILE
 
     lab = Lab(tmp_path, tmp_path_factory.getbasetemp())
     results = lab.run(f"""

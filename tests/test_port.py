@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bg_pppd.port import hang_up
+from bg_pppd.modem.serial_port import hang_up
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="TIOCVHANGUP needs CAP_SYS_ADMIN")

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from bg_pppd.probe import COST, Prober, parse_target, probe_cost, probe_once, spacing
+from bg_pppd.link.probe import COST, Prober, probe_cost, probe_once, spacing
+from bg_pppd.profile.probe_target import parse_target
 
 
 @pytest.mark.parametrize("target, expect", [

@@ -6,10 +6,9 @@ import os
 
 import pytest
 
-from bg_pppd import profile
-from bg_pppd.errors import ProfileError
-
-from .conftest import ROOT, run_cli
+from bg_pppd.profile import model as profile
+from bg_pppd.util.errors import ProfileError
+from tests.conftest import ROOT, run_cli
 
 MINIMAL = """\
 modem:

@@ -8,8 +8,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bg_pppd import profile
-from bg_pppd.errors import ProfileError
+from bg_pppd.profile import model as profile
+from bg_pppd.util.errors import ProfileError
 
 RELAXED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 KEYS = {name: [f.name for f in dataclasses.fields(cls)] for name, cls in profile.SECTIONS.items()}

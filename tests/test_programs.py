@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from bg_pppd.programs import SBIN, find
+from bg_pppd.util.programs import SBIN, find
 
 
 def _tool(directory, name: str, mode: int = 0o755):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bg_pppd.recovery import Ladder, Policy
+from bg_pppd.daemon.recovery import Ladder, Policy
 
 MIN = 60_000  # ms
 S = 1000

@@ -13,11 +13,10 @@ import time
 
 import pytest
 
-from bg_pppd import profile as profile_mod
 from bg_pppd.emulator import Emulator
-from bg_pppd.relay import LinkLost, Relay
-
-from .modemport import Port
+from bg_pppd.link.relay import LinkLost, Relay
+from bg_pppd.profile import model as profile_mod
+from tests.modemport import Port
 
 FAST = {"boot_at_start": False, "time_scale": 0.05, "registration": [[0, 1]], "network": "sink"}
 

@@ -13,11 +13,11 @@ import subprocess
 
 import pytest
 
-from bg_pppd import profile, render
-from bg_pppd.errors import ProfileError
-from bg_pppd.quoting import pppd_word
-
-from .conftest import PPPD, ROOT, needs_pppd, pppd_dryrun, run_cli
+from bg_pppd.link import render
+from bg_pppd.link.quoting import pppd_word
+from bg_pppd.profile import model as profile
+from bg_pppd.util.errors import ProfileError
+from tests.conftest import PPPD, ROOT, needs_pppd, pppd_dryrun, run_cli
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from bg_pppd import profile
-from bg_pppd.reset import ResetFailed, Resetter
+from bg_pppd.modem.reset import ResetFailed, Resetter
+from bg_pppd.profile import model as profile
 
 
 def _resetter(write_profile, command: str) -> Resetter:

@@ -15,16 +15,16 @@ import time
 
 import pytest
 
-from bg_pppd import pppd as pppd_mod
-from bg_pppd import profile as profile_mod
-from bg_pppd.dns import Dns
-from bg_pppd.pppd import LinkInfo, describe_exit, parse_line
-from bg_pppd.probe import parse_target, probe_once
-from bg_pppd.recovery import Ladder, Policy
-from bg_pppd.supervisor import Ev, Failure, State, Supervisor
-
-from .conftest import needs_pppd
-from .test_supervisor import UP, FakeSystem, advance, connect, fail_dial, make, run_until_idle
+from bg_pppd.daemon.recovery import Ladder, Policy
+from bg_pppd.daemon.supervisor import Ev, Failure, State, Supervisor
+from bg_pppd.link import pppd as pppd_mod
+from bg_pppd.link.dns import Dns
+from bg_pppd.link.pppd import LinkInfo, describe_exit, parse_line
+from bg_pppd.link.probe import probe_once
+from bg_pppd.profile import model as profile_mod
+from bg_pppd.profile.probe_target import parse_target
+from tests.conftest import needs_pppd
+from tests.test_supervisor import UP, FakeSystem, advance, connect, fail_dial, make, run_until_idle
 
 # ----- D2: a PPP port missing for a moment is a failed attempt, not an option error -----------------
 
@@ -99,7 +99,7 @@ def test_a_real_option_error_still_stops_with_exit_2(write_profile, line):
 
 
 def rendered_profile(tmp_path, ppp_port, extra=""):
-    from bg_pppd.render import render
+    from bg_pppd.link.render import render
 
     path = tmp_path / "prof.yaml"
     at = tmp_path / "at"
@@ -155,8 +155,8 @@ def test_real_pppd_option_error_stays_permanent(tmp_path):
 
 
 def real_system(tmp_path, ppp_port):
-    from bg_pppd.runfiles import LadderStore, RunDir
-    from bg_pppd.system import RealSystem
+    from bg_pppd.daemon.effects import RealSystem
+    from bg_pppd.daemon.run_files import LadderStore, RunDir
 
     prof, rendered = rendered_profile(tmp_path, ppp_port)
     run = RunDir(tmp_path / "run", prof.name)
@@ -191,7 +191,7 @@ def test_D04_a_port_that_appears_as_another_profiles_port_is_not_talked_on(bench
     import subprocess
     import sys
 
-    from .conftest import ROOT, run_cli
+    from tests.conftest import ROOT, run_cli
 
     a = bench(registration=[[0, 2]])  # never registers: A stays up, in pre-flight, on its port
     a.profile.write_text(a.profile.read_text().replace("registration_timeout: 3", "registration_timeout: 60"))
@@ -236,7 +236,7 @@ def test_D04_a_port_that_appears_as_another_profiles_port_is_not_talked_on(bench
 
 
 def test_D04_pppd_is_not_started_on_a_port_that_became_another_profiles(tmp_path):
-    from bg_pppd.runfiles import RunDir
+    from bg_pppd.daemon.run_files import RunDir
 
     master, slave = os.openpty()
     other, third = RunDir(tmp_path / "run", "A"), RunDir(tmp_path / "run", "C")
@@ -271,7 +271,7 @@ def test_D04_pppd_is_not_started_on_a_port_that_became_another_profiles(tmp_path
 
 
 def test_D04_a_port_that_leads_elsewhere_lets_its_old_device_go(tmp_path):
-    from bg_pppd.runfiles import AlreadyRunning, RunDir
+    from bg_pppd.daemon.run_files import AlreadyRunning, RunDir
 
     for name in ("ttyUSB2", "ttyUSB3"):
         (tmp_path / name).touch()
@@ -669,7 +669,7 @@ def test_D06_chat_echo_naming_another_profiles_live_link_is_not_believed(tmp_pat
     a_link = p2p("10.64.64.2", "10.64.64.1")
     b_link = p2p("10.64.70.2", "10.64.70.1")
     run = link_pid_dir(tmp_path, monkeypatch)
-    monkeypatch.setattr("bg_pppd.system.PppdProcess", ReplayedPppd)
+    monkeypatch.setattr("bg_pppd.daemon.effects.PppdProcess", ReplayedPppd)
     port = tmp_path / "usb"
     port.touch()
     prof, rs = real_system(tmp_path, str(port))
@@ -1195,7 +1195,7 @@ def test_D09_status_with_a_damaged_time_is_still_written(tmp_path):
 def test_D11_pid_file_write_failing_after_spawn_keeps_pppd_tracked(tmp_path, monkeypatch, caplog):
     import errno
 
-    from bg_pppd.runfiles import RunDir
+    from bg_pppd.daemon.run_files import RunDir
 
     master, slave = os.openpty()
     try:

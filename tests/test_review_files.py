@@ -22,12 +22,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bg_pppd import atomic, pppd_options, profile, render
-from bg_pppd.recovery import Ladder
-from bg_pppd.runfiles import LadderStore, boot_id, boottime
-
-from .conftest import PPPD, ROOT, needs_pppd, pppd_dryrun, run_cli
-from .test_up_process import slow_retry, spawn_up, wait_status
+from bg_pppd.daemon.recovery import Ladder
+from bg_pppd.daemon.run_files import LadderStore, boot_id, boottime
+from bg_pppd.link import render
+from bg_pppd.profile import model as profile
+from bg_pppd.profile import pppd_options
+from bg_pppd.util import safe_files as atomic
+from tests.conftest import PPPD, ROOT, needs_pppd, pppd_dryrun, run_cli
+from tests.test_up_process import slow_retry, spawn_up, wait_status
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 MINIMAL = "modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\n"
@@ -574,7 +576,7 @@ def test_D16_a_secret_file_another_user_can_change_is_warned_about(tmp_path, wri
 
 
 def test_D16_a_system_program_another_user_can_change_is_not_used(tmp_path, monkeypatch):
-    from bg_pppd.programs import find
+    from bg_pppd.util.programs import find
 
     open_dir, safe_dir = tmp_path / "open", tmp_path / "safe"
     for directory in (open_dir, safe_dir):
@@ -675,7 +677,7 @@ def _option_entries():
 @example(entries=["mtu 999999"])  # the review's finding
 @example(entries=["nodefaultroute6", "defaultroute6"])  # found by this test: "defaultroute6 option is disabled"
 def test_D19_whatever_validate_accepts_pppd_accepts(tmp_path, tty, entries):
-    from bg_pppd.errors import ProfileError
+    from bg_pppd.util.errors import ProfileError
 
     try:
         loaded = _load_options(tmp_path, tty, entries)
@@ -845,7 +847,7 @@ def test_D16_a_file_an_argument_names_in_any_form_is_checked(shared, write_profi
 
 
 def test_D16_hooks_run_in_the_root_directory_where_their_arguments_were_checked(tmp_path, monkeypatch):
-    from bg_pppd import hooks
+    from bg_pppd.link import hooks
 
     script = tmp_path / "hook.py"
     out = tmp_path / "out"
@@ -889,7 +891,7 @@ SECRET_CASES = {
 def _secret_messages(text: str, tmp_path: Path, monkeypatch, pure: bool) -> str:
     import yaml
 
-    from bg_pppd.errors import ProfileError
+    from bg_pppd.util.errors import ProfileError
 
     if pure:  # PyYAML without libyaml (as on some Yocto images): its scanner quotes what it read
         monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
@@ -1010,7 +1012,7 @@ def test_D22_a_run_dir_that_cannot_be_used_gets_the_documented_status(tmp_path, 
 def test_D23_format_characters_are_escaped_everywhere(tmp_path, write_profile):
     import unicodedata
 
-    from bg_pppd.errors import printable
+    from bg_pppd.util.errors import printable
 
     for char in ("\u202e", "\u2066", "\u200b", "\ufeff", "\u061c"):
         sub = tmp_path / f"a{char}b"

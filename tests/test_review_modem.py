@@ -25,12 +25,11 @@ from typing import ClassVar
 
 import pytest
 
-from bg_pppd import profile as profile_mod
-from bg_pppd.atchannel import AtChannel, AtTimeout, PortGone
-from bg_pppd.errors import BgPppdError, SimProblem
-from bg_pppd.preflight import Preflight
-
-from .conftest import ROOT, run_cli
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.preflight import Preflight
+from bg_pppd.profile import model as profile_mod
+from bg_pppd.util.errors import BgPppdError, SimProblem
+from tests.conftest import ROOT, run_cli
 
 PIN = "75318642"   # digits that appear nowhere else in a report or a log
 WRONG = "86420135"
@@ -164,7 +163,7 @@ def test_D01_the_attempt_is_recorded_before_the_pin_is_sent_and_cleared_on_ok(be
 def test_D01_a_pin_is_not_entered_while_the_iccid_cannot_be_read(tmp_path):
     """The re-test's route: the record names the SIM by its ICCID; on a run where AT+QCCID fails
     (a busy SIM) a rejected PIN would not be recognised and would be entered again."""
-    from .conftest import Bench
+    from tests.conftest import Bench
 
     scenario = {"sim": "pin", "pin": PIN, "qpinc": False}
     first = Bench(tmp_path, scenario, with_pin(WRONG))
@@ -323,7 +322,7 @@ def _reset_bench(bench, tmp_path, monkeypatch, **scenario):
 
 
 def test_D02_a_reset_waits_for_the_ppp_port(bench, tmp_path, monkeypatch):
-    from bg_pppd.reset import ResetFailed, Resetter
+    from bg_pppd.modem.reset import ResetFailed, Resetter
 
     b, extra = _reset_bench(bench, tmp_path, monkeypatch)
     modem = tmp_path / "modem"
@@ -355,9 +354,9 @@ def test_D02_a_reset_waits_for_the_ppp_port(bench, tmp_path, monkeypatch):
 
 _WRITER = """
 import json, os, sys, time
-from bg_pppd import profile
-from bg_pppd.atchannel import AtChannel, AtTimeout
-from bg_pppd.port import open_port
+from bg_pppd.profile import model as profile
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout
+from bg_pppd.modem.serial_port import open_port
 master, slave = os.openpty()
 path = sys.argv[1]
 open(path, "w").write("modem: {port: %s}\\nnetwork: {apn: internet}\\nrecovery: {at_timeout: 1}\\n" % os.ttyname(slave))
@@ -396,7 +395,7 @@ def test_D03_a_write_nobody_takes_times_out_without_spinning(tmp_path):
 
 
 def test_D03_a_tty_another_line_discipline_owns_is_refused(bench):
-    from bg_pppd.port import N_PPP, owner
+    from bg_pppd.modem.serial_port import N_PPP, owner
 
     assert owner(N_PPP).startswith("pppd")
     b = bench(port="uart")
@@ -475,7 +474,7 @@ def test_D05_check_with_a_slow_module(bench, delay):
 
 @pytest.mark.parametrize("delay", [0.12, 0.25, 1.0])
 def test_D05_preflight_with_a_slow_module_leaves_the_port_in_step(bench, delay):
-    from .modemport import Port
+    from tests.modemport import Port
 
     b = bench(response_delay=delay, time_scale=1, echo=False)
     report = Preflight(load(b), state_dir=b.state).run()
@@ -562,7 +561,7 @@ def test_D12_check_starts_over_when_the_port_vanishes_during_the_sync(bench):
 
 
 def test_D12_a_reset_is_not_failed_by_the_port_vanishing_while_it_comes_back(bench, tmp_path, monkeypatch):
-    from bg_pppd.reset import Resetter
+    from bg_pppd.modem.reset import Resetter
 
     b, extra = _reset_bench(bench, tmp_path, monkeypatch)
     b.profile.write_text(b.profile.read_text().replace("recovery:\n", "recovery:\n" + extra))
@@ -575,7 +574,7 @@ def test_D12_a_reset_is_not_failed_by_the_port_vanishing_while_it_comes_back(ben
 
 
 def test_D17_the_channel_never_shows_a_secret():
-    from bg_pppd.atchannel import redact
+    from bg_pppd.modem.at_channel import redact
 
     clock = FakeClock()
     module = QueuedModem(clock, 0.0, slow={f'AT+CPIN="{PIN}"': 10.0})
@@ -617,7 +616,7 @@ def test_D17_no_message_report_or_log_record_holds_the_pin(bench, caplog):
 
 
 def test_D21_a_cms_error_is_no_cme_error(bench):
-    from bg_pppd import atparse
+    from bg_pppd.modem import at_replies as atparse
 
     assert atparse.cme_code("+CMS ERROR: 13") is None and atparse.cme_code("+CME ERROR: 13") == 13
     b = bench(replies={"AT+CPIN?": ["+CMS ERROR: 13"]})

@@ -6,10 +6,10 @@ would post, and reads back what the supervisor did.
 
 from __future__ import annotations
 
-from bg_pppd import profile as profile_mod
-from bg_pppd.pppd import LinkInfo
-from bg_pppd.recovery import Ladder
-from bg_pppd.supervisor import Ev, Failure, State, Supervisor
+from bg_pppd.daemon.recovery import Ladder
+from bg_pppd.daemon.supervisor import Ev, Failure, State, Supervisor
+from bg_pppd.link.pppd import LinkInfo
+from bg_pppd.profile import model as profile_mod
 
 
 class FakeJob:

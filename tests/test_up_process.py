@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli
 
 SYSTEM_PY = "/usr/bin/python3"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .uml import Lab, skip_without_uml
+from tests.uml import Lab, skip_without_uml
 
 pytestmark = skip_without_uml()
 

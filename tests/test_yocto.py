@@ -13,8 +13,7 @@ import sys
 import pytest
 
 from bg_pppd import __version__
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 LAYER = ROOT / "meta-bg-pppd"
 RECIPE = next((LAYER / "recipes-connectivity" / "bg-pppd").glob("bg-pppd_*.bb"))
@@ -130,7 +129,7 @@ def installing_python(which: str) -> str:
 @pytest.mark.parametrize("which", ["tests", "debian"])
 def test_wheel_installs_into_an_empty_root_and_runs(wheel, tmp_path, which):
     """installer --destdir into an empty root, as Yocto installs it; then the root's bg-pppd runs, emulate too."""
-    from .test_installed_deb import emulate_then_check, shipped_modules, source_modules
+    from tests.test_installed_deb import emulate_then_check, shipped_modules, source_modules
 
     python = installing_python(which)
     root = tmp_path / "root"

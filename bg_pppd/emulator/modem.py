@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .atparse import split_commands, split_extended
-from .lcp import TerminateAckWatch
-from .scenario import Scenario
+from bg_pppd.emulator.command_syntax import split_commands, split_extended
+from bg_pppd.emulator.lcp import TerminateAckWatch
+from bg_pppd.emulator.scenario import Scenario
 
 GUARD = 1.0          # +++ guard time, before and after (vendor: at least 1 s)
 RI_PULSE = 0.12      # RI low for 120 ms on a URC in data mode

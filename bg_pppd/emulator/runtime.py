@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import atomic
-from .loop import Loop, TimerHandle
-from .modem import Modem
-from .scenario import Scenario
+from bg_pppd.emulator.loop import Loop, TimerHandle
+from bg_pppd.emulator.modem import Modem
+from bg_pppd.emulator.scenario import Scenario
+from bg_pppd.util import safe_files as atomic
 
 MAX_CONTROL_LINE = 65536  # a request is a short JSON line: a client that sends more without "\n" is dropped
 
@@ -523,7 +523,7 @@ class EmulatorProcess:
         return self
 
     def call(self, op: str, **args: Any) -> dict[str, Any]:
-        from .control import call
+        from bg_pppd.emulator.control import call
 
         return call(self.control, op, **args)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import atparse
+from bg_pppd.modem import at_replies as atparse
 
 RADIO_KEYS = ("registration", "operator", "access_technology", "band", "signal")
 REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}

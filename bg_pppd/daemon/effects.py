@@ -15,21 +15,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import hooks, notify
-from .atchannel import AtChannel, AtTimeout, PortGone
-from .cancel import Cancellable, Cancelled
-from .dns import Dns
-from .errors import BgPppdError, NotResponding, SimProblem
-from .lines import for_port
-from .port import hang_up, open_port
-from .pppd import LinkInfo, PppdProcess, kernel_disagrees, parse_line, pppd_interface
-from .preflight import Preflight
-from .profile import Profile
-from .recovery import Ladder
-from .render import Rendered
-from .reset import Resetter
-from .runfiles import LadderStore, RunDir, boottime, iso, to_wall
-from .supervisor import Ev, Failure
+from bg_pppd.daemon import sd_notify as notify
+from bg_pppd.daemon.recovery import Ladder
+from bg_pppd.daemon.run_files import LadderStore, RunDir, boottime, iso, to_wall
+from bg_pppd.daemon.supervisor import Ev, Failure
+from bg_pppd.link import hooks
+from bg_pppd.link.dns import Dns
+from bg_pppd.link.pppd import LinkInfo, PppdProcess, kernel_disagrees, parse_line, pppd_interface
+from bg_pppd.link.render import Rendered
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.control_lines import for_port
+from bg_pppd.modem.preflight import Preflight
+from bg_pppd.modem.reset import Resetter
+from bg_pppd.modem.serial_port import hang_up, open_port
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.cancel import Cancellable, Cancelled
+from bg_pppd.util.errors import BgPppdError, NotResponding, SimProblem
 
 log = logging.getLogger("bg_pppd")
 Post = Callable[[Ev, Any], None]
@@ -173,8 +174,8 @@ class RealSystem:
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
         if self.p.uses_relay:
-            from .relay import Relay
-            from .render import relay_link
+            from bg_pppd.link.relay import Relay
+            from bg_pppd.link.render import relay_link
 
             self.relay = Relay(self.p, relay_link(self.p, self.rendered.directory))
         info.device = str(self.relay.link) if self.relay is not None else port
@@ -293,7 +294,7 @@ class RealSystem:
 
     def start_watch(self, post: Post, info: LinkInfo) -> Any:
         """While connected: DCD/RI on the PPP port, the radio on a separate AT port, the probe."""
-        from .linewatch import Jobs, LineWatcher
+        from bg_pppd.link.carrier import Jobs, LineWatcher
 
         def dead(reason: str) -> None:
             post(Ev.LINK_DEAD, reason)
@@ -308,11 +309,11 @@ class RealSystem:
             post(Ev.RING, urcs)
         monitor: Any = None
         if self.p.modem.separate_at_port and self.p.monitor.interval > 0:
-            from .monitor import AtPortMonitor
+            from bg_pppd.link.radio_monitor import AtPortMonitor
 
             monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(self.p, on_radio, on_urcs, warn))
         elif self.relay is not None:
-            from .monitor import EscapeMonitor
+            from bg_pppd.link.radio_monitor import EscapeMonitor
 
             relay = self.relay
             monitor = self._watcher("the radio monitor", lambda: EscapeMonitor(
@@ -325,7 +326,7 @@ class RealSystem:
         probe = self.p.probe
         prober = None
         if probe.target:
-            from .probe import Prober
+            from bg_pppd.link.probe import Prober
 
             prober = self._watcher("the probe", lambda: Prober(
                 probe.target, info.interface, probe.interval, probe.failures, probe.timeout,

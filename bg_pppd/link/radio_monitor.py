@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import radio
-from .atchannel import AtChannel, AtTimeout, PortGone
-from .port import open_port
-from .profile import Profile
+from bg_pppd.modem import radio
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.serial_port import open_port
+from bg_pppd.profile.model import Profile
 
 QUERY_TIMEOUT = 10.0  # one status query; a module that needs longer is busy, not answering
 URC_WAIT = 0.3        # after command mode is entered, the module reports what it held back
@@ -179,7 +179,7 @@ class EscapeMonitor(_Worker):
 
     def _round(self, query: bool, urcs_wanted: bool) -> bool:
         """One +++ / queries / ATO round; False when the link is dead."""
-        from .relay import LinkLost
+        from bg_pppd.link.relay import LinkLost
 
         found: dict[str, Any] = {}
         urcs: list[str] = []

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import BgPppdError, UnsafePath
-from .recovery import Ladder
+from bg_pppd.daemon.recovery import Ladder
+from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.errors import BgPppdError, UnsafePath
 
 RUN_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --run-dir"
 STATE_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --state-dir"

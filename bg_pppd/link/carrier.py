@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .lines import watch_port
+from bg_pppd.modem.control_lines import watch_port
 
 
 class LineWatcher:

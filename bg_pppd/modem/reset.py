@@ -14,11 +14,11 @@ import os
 import threading
 from collections.abc import Callable
 
-from .atchannel import AtChannel, AtTimeout, PortGone
-from .cancel import Cancellable
-from .errors import BgPppdError
-from .port import open_port
-from .profile import COMMAND_CWD, Profile
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.serial_port import open_port
+from bg_pppd.profile.model import COMMAND_CWD, Profile
+from bg_pppd.util.cancel import Cancellable
+from bg_pppd.util.errors import BgPppdError
 
 log = logging.getLogger("bg_pppd")
 

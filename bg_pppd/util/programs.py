@@ -29,7 +29,7 @@ def _executable(path: str) -> bool:
     (a PATH with a user's or a world-writable directory must not hand them root's pppd)."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         return False
-    from .atomic import distrust
+    from bg_pppd.util.safe_files import distrust
 
     try:
         return distrust(path) is None

@@ -11,8 +11,8 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 
-from .pppd import LinkInfo
-from .profile import COMMAND_CWD
+from bg_pppd.link.pppd import LinkInfo
+from bg_pppd.profile.model import COMMAND_CWD
 
 log = logging.getLogger("bg_pppd")
 

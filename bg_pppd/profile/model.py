@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import atomic, pppd_options, yamlsrc
-from .errors import Problem, ProfileError
-from .schema import (
+from bg_pppd.profile import pppd_options
+from bg_pppd.profile import yaml_source as yamlsrc
+from bg_pppd.profile.value_kinds import (
     Bool,
     Choice,
     CommandLine,
@@ -30,6 +30,8 @@ from .schema import (
     Text,
     key,
 )
+from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.errors import Problem, ProfileError
 
 BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -349,7 +351,7 @@ class _Checker:
         if "command" in rec.reset and not rec.reset_command:
             self.problem(("recovery", "reset_command"), "is required when reset lists 'command'")
         if s["probe"].target:
-            from .probe import parse_target
+            from bg_pppd.profile.probe_target import parse_target
 
             try:
                 parse_target(s["probe"].target)

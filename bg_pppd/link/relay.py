@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .atchannel import AtChannel
-from .port import open_port
-from .profile import Profile
+from bg_pppd.modem.at_channel import AtChannel
+from bg_pppd.modem.serial_port import open_port
+from bg_pppd.profile.model import Profile
+from bg_pppd.util import safe_files as atomic
 
 CHUNK = 4096
 

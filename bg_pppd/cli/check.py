@@ -7,10 +7,10 @@ import json
 import sys
 from typing import TextIO
 
-from .errors import EXIT_FAILURE, BgPppdError, printable
-from .preflight import Preflight, Report
-from .profile import Profile
-from .runfiles import AlreadyRunning, RunDir, prepare_state_dir
+from bg_pppd.daemon.run_files import AlreadyRunning, RunDir, prepare_state_dir
+from bg_pppd.modem.preflight import Preflight, Report
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.errors import EXIT_FAILURE, BgPppdError, printable
 
 
 def _progress(stream: TextIO):

@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any
 
-from .profile import Profile
+from bg_pppd.profile.model import Profile
 
 N_TTY, N_PPP = 0, 3  # <linux/tty.h> line disciplines: a terminal's, and pppd's
 _OWNERS = {N_PPP: "pppd (the tty is in the PPP line discipline)",

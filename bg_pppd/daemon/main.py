@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Any
 
-from . import notify
-from .errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
-from .profile import Profile
-from .runfiles import AlreadyRunning, LadderStore, RunDir, boottime, prepare_state_dir
+from bg_pppd.daemon import sd_notify as notify
+from bg_pppd.daemon.run_files import AlreadyRunning, LadderStore, RunDir, boottime, prepare_state_dir
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
 
 log = logging.getLogger("bg_pppd")
 
@@ -30,9 +30,9 @@ def setup_logging() -> None:
 
 
 def up(profile: Profile, run_dir: str, state_dir: str) -> int:
-    from .render import render
-    from .supervisor import Ev, Supervisor
-    from .system import RealSystem
+    from bg_pppd.daemon.effects import RealSystem
+    from bg_pppd.daemon.supervisor import Ev, Supervisor
+    from bg_pppd.link.render import render
 
     setup_logging()
     # `sh` is the slowest import and is needed only when pppd starts: load it while the

@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import atomic
-from .errors import EXIT_PROFILE, BgPppdError
-from .profile import Profile
-from .programs import find
-from .quoting import chat_string, pppd_word, shell_command
-from .resources import templates_dir
+from bg_pppd.link.quoting import chat_string, pppd_word, shell_command
+from bg_pppd.profile.model import Profile
+from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.errors import EXIT_PROFILE, BgPppdError
+from bg_pppd.util.package_data import templates_dir
+from bg_pppd.util.programs import find
 
 PEER = "peer"
 CONNECT = "connect.chat"

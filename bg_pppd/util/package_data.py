@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # bg_pppd/
 
 
 def _find(name: str) -> Path:
-    for candidate in (_HERE / name, _HERE.parent / name):
+    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"bg-pppd is incompletely installed: no {name}/ beside {_HERE}")
+    raise FileNotFoundError(f"bg-pppd is incompletely installed: no {name}/ beside {_PACKAGE}")
 
 
 def templates_dir() -> Path:

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .pppd import valid_interface
-from .programs import find
+from bg_pppd.link.pppd import valid_interface
+from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.programs import find
 
 log = logging.getLogger("bg_pppd")
 

@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import UnsafePath
+from bg_pppd.util.errors import UnsafePath
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"),

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Protocol
 
-from .errors import EXIT_FAILURE, EXIT_OK
-from .eventqueue import EventQueue
-from .pppd import LinkInfo, describe_exit, permanent
-from .profile import Profile
-from .radio import RADIO_KEYS, summary
-from .recovery import Decision, Ladder, Policy
+from bg_pppd.daemon.event_queue import EventQueue
+from bg_pppd.daemon.recovery import Decision, Ladder, Policy
+from bg_pppd.link.pppd import LinkInfo, describe_exit, permanent
+from bg_pppd.modem.radio import RADIO_KEYS, summary
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.errors import EXIT_FAILURE, EXIT_OK
 
 log = logging.getLogger("bg_pppd")
 

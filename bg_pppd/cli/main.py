@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__
-from .errors import EXIT_FAILURE, EXIT_PROFILE, EXIT_UNKNOWN, BgPppdError, ProfileError, printable
+from bg_pppd import __version__
+from bg_pppd.util.errors import EXIT_FAILURE, EXIT_PROFILE, EXIT_UNKNOWN, BgPppdError, ProfileError, printable
 
 RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
@@ -21,7 +21,7 @@ STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
 
 def _load(args: argparse.Namespace):
     """The profile, its warnings (a world-readable secret) on stderr; errors raise exit 2."""
-    from . import profile
+    from bg_pppd.profile import model as profile
 
     loaded = profile.load(args.profile)
     for warning in loaded.warnings:
@@ -35,7 +35,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from . import render
+    from bg_pppd.link import render
 
     loaded = _load(args)
     out = args.out or os.path.join(args.run_dir, loaded.name)
@@ -45,32 +45,32 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from . import checkcmd
+    from bg_pppd.cli import check as checkcmd
 
     return checkcmd.run(_load(args), args.state_dir, args.json, args.run_dir)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from . import updown
+    from bg_pppd.daemon import main as updown
 
     return updown.up(_load(args), args.run_dir, args.state_dir)
 
 
 def _name(arg: str) -> str:
     """``down``/``status`` need only the name: they work even if the profile was edited badly."""
-    from .profile import profile_name, resolve_path
+    from bg_pppd.profile.model import profile_name, resolve_path
 
     return profile_name(resolve_path(arg))
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from . import updown
+    from bg_pppd.daemon import main as updown
 
     return updown.down(_name(args.profile), args.run_dir, args.timeout)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from . import updown
+    from bg_pppd.daemon import main as updown
 
     try:
         name = _name(args.profile)
@@ -81,7 +81,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    from .emulator import runtime
+    from bg_pppd.emulator import runtime
 
     try:
         return runtime.main(args.link, args.scenario, args.log, args.control, args.at_link)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import atparse
-from .errors import BgPppdError
+from bg_pppd.modem import at_replies as atparse
+from bg_pppd.util.errors import BgPppdError
 
 GUARD = 1.1  # +++ guard time: the vendor asks for at least 1 s of silence either side
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .programs import find
+from bg_pppd.util.programs import find
 
 # pppd(8) EXIT STATUS
 EXIT_MEANING = {
@@ -241,7 +241,7 @@ def pppd_interface(linkname: str, pid: int) -> str | None:
     prints "Using interface" (set_ifunit, after the connect script has ended): before that,
     no log line is pppd's word on the link. A file of another pid is another pppd's, or stale.
     """
-    from .atomic import read_regular
+    from bg_pppd.util.safe_files import read_regular
 
     for path in link_pid_files(linkname):
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Problem, ProfileError
+from bg_pppd.util.errors import Problem, ProfileError
 
 KeyPath = tuple[str, ...]
 # A profile is a few dozen values three levels deep. The limits keep an alias bomb (a few

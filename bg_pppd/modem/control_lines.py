@@ -106,7 +106,7 @@ class EmulatorLines:
         self.path = socket_path
 
     def _call(self, op: str, **args) -> dict:
-        from .emulator.control import call
+        from bg_pppd.emulator.control import call
 
         return call(self.path, op, **args)
 

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atparse, models, radio
-from .atchannel import AtChannel, AtTimeout, PortGone
-from .errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied, SimProblem
-from .lines import Lines, for_port
-from .port import PortInUse, open_port
-from .profile import Profile
+from bg_pppd.modem import at_replies as atparse
+from bg_pppd.modem import module_quirks as models
+from bg_pppd.modem import radio
+from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.control_lines import Lines, for_port
+from bg_pppd.modem.serial_port import PortInUse, open_port
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied, SimProblem
 
 log = logging.getLogger("bg_pppd")
 
@@ -39,7 +41,7 @@ def read_pin_record(path: Path) -> tuple[str | None, str | None]:
     (None, why) when it cannot be read, is not ours or is damaged: the caller takes that as
     a rejection. Never follows a symlink, never blocks on a FIFO, never reads more than a record.
     """
-    from . import atomic
+    from bg_pppd.util import safe_files as atomic
 
     try:
         data = atomic.read_regular(path, PIN_RECORD_MAX, follow=False, ours=True)
@@ -402,7 +404,7 @@ class Preflight:
                          f"{recover}", permanent=True)
 
     def _record_attempt(self, record: Path, text: str) -> None:
-        from . import atomic
+        from bg_pppd.util import safe_files as atomic
 
         try:
             record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

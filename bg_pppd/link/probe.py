@@ -20,8 +20,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .pppd import valid_interface
-from .programs import find
+from bg_pppd.link.pppd import valid_interface
+from bg_pppd.profile.probe_target import parse_target
+from bg_pppd.util.programs import find
 
 DAY = 86400.0
 PING_PAYLOAD = 16  # bytes of ICMP payload: enough to match the reply, cheap on the air
@@ -48,28 +49,6 @@ def received_bytes(interface: str) -> int | None:
         return int(Path(f"/sys/class/net/{interface}/statistics/rx_bytes").read_text())
     except (OSError, ValueError):
         return None
-
-
-def parse_target(target: str) -> tuple[str, int | None]:
-    """``10.0.0.1`` -> ping; ``host:443`` or ``[2001:db8::1]:443`` -> TCP connect."""
-    if target.startswith("["):
-        host, _, rest = target[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{target!r}: write [IPv6]:port")
-        port = rest[1:] or None
-    elif target.count(":") == 1:
-        host, port = target.split(":")
-    else:
-        host, port = target, None
-    if not host:
-        raise ValueError(f"{target!r} has no host")
-    if host.startswith("-"):
-        raise ValueError(f"{target!r}: a host cannot start with '-' (ping would read it as an option)")
-    if port is None:
-        return host, None
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{target!r}: the port must be 1 to 65535")
-    return host, int(port)
 
 
 def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:

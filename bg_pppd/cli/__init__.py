@@ -1,0 +1,1 @@
+"""The bg-pppd command line and its sub-commands."""

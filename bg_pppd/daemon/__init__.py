@@ -1,0 +1,1 @@
+"""The supervisor: its state machine, recovery ladder, effects, workers and run files."""

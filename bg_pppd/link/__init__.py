@@ -1,0 +1,1 @@
+"""The PPP link: rendered files, pppd, the one-UART relay, link checks, DNS and hooks."""

@@ -1,0 +1,1 @@
+"""The profile: YAML with line numbers, value kinds, validation into typed settings."""
