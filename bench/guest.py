@@ -77,6 +77,7 @@ def main() -> None:
     link = g.emulator({"time_scale": 0.05})
     profile = g.profile(f"""modem:
   port: {link}
+  line_backend: emulator
 network:
   apn: internet
   poll_interval: 0.1

@@ -67,6 +67,7 @@ class Bench:
         self.profile.write_text(textwrap.dedent(f"""\
             modem:
               port: {self.link}
+              line_backend: emulator
             network:
               apn: internet
               poll_interval: 0.1

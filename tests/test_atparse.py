@@ -23,6 +23,34 @@ def test_cereg(line, stat, tac, act):
     assert reg.registered == (stat in (1, 5))
 
 
+@pytest.mark.parametrize("stat, word, text", [
+    (0, "not registered", "not registered"), (1, "home", "registered (home)"), (2, "searching", "searching"),
+    (3, "denied", "registration denied"), (4, "unknown", "unknown"), (5, "roaming", "registered (roaming)"),
+    (6, "state 6", "state 6"),  # 27.007's SMS-only and emergency states: not ours to dial on
+])
+def test_the_registration_vocabulary(stat, word, text):
+    """One word per state, for check's report, the monitor and status; the log line's phrase."""
+    reg = atparse.Registration(stat)
+    assert (reg.word, reg.text, reg.denied) == (word, text, stat == 3)
+    assert reg.registered == (word in atparse.REGISTERED) == (stat in (1, 5))
+
+
+def test_the_monitor_and_the_preflight_use_the_vocabulary():
+    from bg_pppd.modem import radio
+
+    class Answer:
+        def __init__(self, line):
+            self.line, self.ok = line, bool(line)
+
+        def first(self, prefix):
+            return self.line if self.line.startswith(prefix) else None
+    answers = {"AT+CEREG?": "+CEREG: 0,3", "AT+CGREG?": "+CGREG: 0,2"}
+    found = radio.read_radio(lambda cmd, _prefix: Answer(answers.get(cmd, "")), ["+CEREG", "+CGREG"])
+    assert found["registration"] == atparse.DENIED  # the most telling of the two
+    assert radio.summary({"operator": "Example", "registration": atparse.ROAMING}) == "Example, ?"
+    assert radio.summary({"registration": atparse.SEARCHING}) == "?, ?, searching"
+
+
 def test_cgreg_and_garbage():
     assert atparse.parse_reg("+CGREG: 0,1", "+CGREG").stat == 1
     assert atparse.parse_reg("+CEREG: x", "+CEREG") is None

@@ -6,6 +6,7 @@ import pytest
 
 from tests.test_up_uml import PROFILE, module_log
 from tests.uml import Lab, skip_without_uml
+from tests.uml_scenarios import connected
 
 pytestmark = skip_without_uml()
 
@@ -19,18 +20,7 @@ def test_probe_notices_a_silent_network_and_recovers(lab):
     """The network side stops forwarding without a word; LCP echo is off; the probe finds out."""
     text = PROFILE + ("ppp:\n  lcp_echo_interval: 0\n"
                       "probe:\n  target: 10.64.64.1\n  interval: 0.5\n  failures: 3\n  timeout: 1\n")
-    results = lab.run(f"""
-        import time as _t
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        _t.sleep(3.5)
-        control(link, "blackhole")
-        second = wait_new_pppd(first, 60)
-        record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
-               rc=stop(proc))
-    """, timeout=240)
+    results = lab.call(connected.blackhole_then_redial, profile_text=text, timeout=240)
     log = lab.file("up.log")
     assert "probe: 10.64.64.1 unreachable 3 times in a row" in log, lab.tail()
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"]
@@ -39,17 +29,7 @@ def test_probe_notices_a_silent_network_and_recovers(lab):
 
 def test_dns_file_and_route_metric(lab):
     text = PROFILE + "ppp:\n  route_metric: 700\n  dns: file\n  dns_file: {work}/resolv.conf\n"
-    results = lab.run(f"""
-        (WORK / "resolv.conf").write_text("nameserver 192.0.2.53\\n")
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        wait_state("connected", 30)
-        import time as _t
-        _t.sleep(0.5)
-        record(during=(WORK / "resolv.conf").read_text(), routes=ns("ip", "route").stdout)
-        record(rc=stop(proc), after=(WORK / "resolv.conf").read_text(), routes_after=ns("ip", "route").stdout)
-    """)
+    results = lab.call(connected.dns_file_and_routes, profile_text=text)
     assert "nameserver 10.64.64.53" in results["during"], lab.tail()
     assert "default dev ppp0" in results["routes"] and "metric 700" in results["routes"]
     assert results["after"] == "nameserver 192.0.2.53\n", "restored on link down"
@@ -59,13 +39,7 @@ def test_dns_file_and_route_metric(lab):
 
 def test_no_default_route(lab):
     text = PROFILE + "ppp:\n  default_route: false\n  dns: none\n"
-    results = lab.run(f"""
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        wait_state("connected", 30)
-        record(routes=ns("ip", "route").stdout, rc=stop(proc))
-    """)
+    results = lab.call(connected.routes_while_connected, profile_text=text)
     assert "default" not in results["routes"] and "10.64.64.1 dev ppp0" in results["routes"], lab.tail()
 
 
@@ -73,20 +47,7 @@ def test_dcd_loss_ends_the_link_at_once_and_ri_runs_on_ring(lab):
     """No LCP echo: only DCD (AT&C1) can tell that the network ended the call."""
     hook = "  on_ring: {python} -c \"import os; open('{work}/ring', 'a').write(os.environ['BG_PPPD_EVENT'])\"\n"
     text = PROFILE + "ppp:\n  lcp_echo_interval: 0\nhooks:\n" + hook
-    results = lab.run(f"""
-        import time as _t
-        link = emulator()
-        p = profile({text!r}.format(work=WORK, python=PY))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        control(link, "ring", "sms")
-        _t.sleep(1)
-        _t.sleep(2.5)  # past stable_after
-        t0 = _t.monotonic()
-        control(link, "drop")
-        second = wait_new_pppd(first, 40)
-        record(first=first, second=second, took=_t.monotonic() - t0, rc=stop(proc))
-    """)
+    results = lab.call(connected.ring_then_drop, profile_text=text)
     log = lab.file("up.log")
     assert "carrier lost (DCD dropped)" in log, lab.tail()
     # the tty was hung up as a modem line is: pppd saw the hangup first, and did not end the link
@@ -102,20 +63,7 @@ def test_dcd_loss_ends_the_link_at_once_and_ri_runs_on_ring(lab):
 def test_replace_an_existing_default_route(lab):
     """Ethernet's default route is there first; with replace_default_route the link takes over."""
     text = PROFILE + "ppp:\n  replace_default_route: true\n"
-    results = lab.run(f"""
-        import subprocess as _sp
-        K = "/usr/lib/uml/modules/" + _sp.run(["uname", "-r"], capture_output=True, text=True).stdout.strip()
-        _sp.run(["insmod", K + "/kernel/drivers/net/dummy.ko"])
-        for cmd in ("ip link add eth9 type dummy", "ip addr add 192.0.2.2/24 dev eth9", "ip link set eth9 up",
-                    "ip route add default via 192.0.2.1"):
-            ns(*cmd.split())
-        before = ns("ip", "route").stdout
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        wait_state("connected", 30)
-        record(before=before, during=ns("ip", "route").stdout, rc=stop(proc))
-    """)
+    results = lab.call(connected.over_an_ethernet_default_route, profile_text=text)
     assert "default via 192.0.2.1 dev eth9" in results["before"], lab.tail()
     assert "default dev ppp0" in results["during"] and "default via 192.0.2.1" not in results["during"]
     assert results["rc"] == 0
@@ -125,22 +73,7 @@ def test_usb_module_radio_status_from_the_at_port_while_connected(lab):
     """PPP on the modem port, the monitor on the AT port: status follows the radio, the link stays."""
     text = PROFILE.replace("  port: {work}/bg95\n", "  port: {work}/bg95-at\n  data_port: {work}/bg95\n") + \
         "monitor:\n  interval: 0.5\n"
-    results = lab.run(f"""
-        import time as _t
-        link = emulator({{"rssi": 12}}, at_port=True)
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        refreshed = {{first.get("radio_at")}}
-        deadline = _t.monotonic() + 30  # two refreshes by the monitor (interval 0.5 s), however slow the guest
-        later = first
-        while len(refreshed) < 3 and _t.monotonic() < deadline:
-            _t.sleep(0.2)
-            later = status()
-            refreshed.add(later.get("radio_at"))
-        record(first=first, later=later, ping=ns("ping", "-c", "2", "-W", "2", "10.64.64.1").returncode,
-               rc=stop(proc))
-    """)
+    results = lab.call(connected.radio_status_refreshed, profile_text=text)
     first, later = results["first"], results["later"]
     assert first["operator"] == "Example" and first["registration"] == "home", lab.tail()
     assert later["signal"]["rssi_dbm"] == -89 and later["access_technology"] == "CAT-M1"
@@ -161,32 +94,7 @@ def test_main_uart_escape_cycle_queries_and_reads_urcs_without_ending_the_link(l
             ".write(os.environ['BG_PPPD_URCS'] + '|')\"\n")
     text = PROFILE + ("monitor:\n  interval: 10\n  escape: true\n  read_urcs: true\n"
                       "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 10\nhooks:\n" + hook)
-    results = lab.run(f"""
-        import time as _t
-
-        def until(done, what, timeout=60):
-            deadline = _t.monotonic() + timeout
-            while not done():
-                assert _t.monotonic() < deadline, what + " did not happen within 60 s"
-                _t.sleep(0.2)
-
-        def back_in_data_mode():
-            return [c for _, c in emulator_commands()].count("ATO")
-
-        ring = WORK / "ring"
-        link = emulator({{"rssi": 14}})
-        p = profile({text!r}.format(work=WORK, python=PY))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        until(lambda: back_in_data_mode() >= 1, "a monitor round (+++, queries, ATO)")
-        later = status()
-        control(link, "ring", "sms")
-        until(lambda: ring.exists() and ring.read_text(), "on_ring with the held-back URC")
-        until(lambda: back_in_data_mode() >= 2, "the ring's round back in data mode")
-        record(quiet=_t.time())  # rounds after this one are not the test's: the stop may cut one short
-        record(first=first, later=later, last=status(),
-               ping=ns("ping", "-c", "3", "-W", "2", "10.64.64.1").returncode, rc=stop(proc))
-    """, timeout=240)
+    results = lab.call(connected.escape_rounds_and_ring, profile_text=text, timeout=240)
     first, later, last = results["first"], results["later"], results["last"]
     assert later["signal"]["rssi_dbm"] == -85 and later["operator"] == "Example", lab.tail()
     assert later["radio_at"] > first["radio_at"]

@@ -57,3 +57,25 @@ def test_file_is_restored_and_pppd_mode_touches_nothing(tmp_path):
     assert target.read_text() == "nameserver 192.0.2.1\n"
     Dns("office", "pppd", str(target), tmp_path).apply("ppp0", ["10.0.0.53"])
     assert target.read_text() == "nameserver 192.0.2.1\n"
+
+
+def test_a_failing_or_hanging_tool_is_logged_and_bounded(tmp_path, monkeypatch, caplog):
+    import time
+
+    from bg_pppd.link import dns as dns_mod
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "resolvconf").write_text("#!/bin/sh\necho 'resolvconf: no such interface' >&2\nexit 1\n")
+    (bin_dir / "resolvectl").write_text("#!/bin/sh\nexec sleep 30\n")
+    for tool in ("resolvconf", "resolvectl"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setattr(dns_mod, "TOOL_TIMEOUT", 0.5)
+    with caplog.at_level(logging.ERROR, logger="bg_pppd"):
+        Dns("office", "resolvconf", "/etc/resolv.conf", tmp_path).apply("ppp0", ["10.0.0.53"])
+        began = time.monotonic()
+        Dns("office", "resolved", "/etc/resolv.conf", tmp_path).undo("ppp0")
+        took = time.monotonic() - began
+    assert "office: dns: resolvconf exited 1 resolvconf: no such interface" in caplog.text
+    assert "office: dns: resolvectl failed: timed out after 0.5 s" in caplog.text and took < 5

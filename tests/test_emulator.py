@@ -544,7 +544,7 @@ def test_emulate_command(tmp_path):
 
 
 def test_emulator_as_a_subprocess_context_manager(tmp_path):
-    from bg_pppd.emulator import EmulatorProcess
+    from tests.emulator_process import EmulatorProcess
 
     with EmulatorProcess({"boot_at_start": False, "echo": False, "registration": [[0, 1]]},
                          link=tmp_path / "m") as emu:
@@ -568,7 +568,7 @@ def test_line_changes_are_pushed_to_watchers(tmp_path):
         done = threading.Event()
 
         def watch():
-            for state in watch_port(str(link)):
+            for state in watch_port(str(link), backend="emulator"):
                 seen.append(state)
                 if len(seen) >= 5:
                     done.set()

@@ -7,6 +7,7 @@ import pytest
 
 from tests.test_up_uml import PROFILE, module_log
 from tests.uml import Lab, skip_without_uml
+from tests.uml_scenarios import faults
 
 pytestmark = skip_without_uml()
 
@@ -25,18 +26,7 @@ def test_network_drop_redials_without_reset(lab):
     """DCD not used (AT&C0, as on a board without it wired): pppd learns of the drop from LCP echo."""
     text = (PROFILE.replace("modem:\n", "modem:\n  dcd: always\n")
             + "ppp:\n  lcp_echo_interval: 1\n  lcp_echo_failure: 2\n")
-    results = lab.run(f"""
-        import time as _t
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        _t.sleep(3.5)  # past stable_after: a late drop
-        control(link, "drop")
-        second = wait_new_pppd(first, 40)
-        record(first=first, second=second, ping=ns("ping", "-c", "1", "-W", "2", "10.64.64.1").returncode,
-               rc=stop(proc))
-    """)
+    results = lab.call(faults.fault_while_connected, profile_text=text, module={}, fault="drop", ping=True)
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"], lab.tail()
     assert results["ping"] == 0 and results["rc"] == 0
     assert commands(lab).count("ATD*99#") == 2 and "AT+CFUN=1,1" not in commands(lab)
@@ -47,24 +37,14 @@ def test_network_drop_redials_without_reset(lab):
 
 def test_sim_pin_entered_once(lab):
     text = PROFILE + 'sim:\n  pin: "4711"\n'
-    results = lab.run(f"""
-        link = emulator({{"sim": "pin", "pin": "4711"}})
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        record(st=wait_state("connected", 30), rc=stop(proc))
-    """)
+    results = lab.call(faults.connect_and_stop, profile_text=text, module={"sim": "pin", "pin": "4711"})
     assert results["st"]["local_ip"] == "10.64.64.2", lab.tail()
     assert [c for c in commands(lab) if c.startswith("AT+CPIN=")] == ['AT+CPIN="4711"']
 
 
 def test_wrong_pin_stops_for_good(lab):
     text = PROFILE + 'sim:\n  pin: "0000"\n'
-    results = lab.run(f"""
-        link = emulator({{"sim": "pin", "pin": "4711"}})
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        record(rc=proc.wait(60), st=status())
-    """)
+    results = lab.call(faults.until_exit, profile_text=text, module={"sim": "pin", "pin": "4711"})
     assert results["rc"] == 11, lab.tail()
     assert "rejected the PIN" in results["st"]["last_error"]
     assert [c for c in commands(lab) if c.startswith("AT+CPIN=")] == ['AT+CPIN="0000"']
@@ -80,12 +60,8 @@ def test_registration_delayed(lab):
     before bg-pppd's first poll).
     """
     text = PROFILE + 'sim:\n  pin: "4711"\n'
-    results = lab.run(f"""
-        link = emulator({{"sim": "pin", "pin": "4711", "registration": [[0, 2], [3, 1]], "time_scale": 1}})
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        record(st=wait_state("connected", 60), rc=stop(proc))
-    """)
+    module = {"sim": "pin", "pin": "4711", "registration": [[0, 2], [3, 1]], "time_scale": 1}
+    results = lab.call(faults.connect_and_stop, profile_text=text, module=module, connect_within=60)
     assert results["st"]["state"] == "connected", lab.tail()
     log = module_log(lab)
     searching_from = next(t for t, kind, text in log if kind == "event" and text == "PIN accepted")
@@ -102,12 +78,8 @@ def test_registration_delayed(lab):
 def test_hung_module_is_reset_by_command(lab):
     reset = "  reset_command: {python} -m bg_pppd.emulator.control {work}/bg95.control reset\n"
     text = PROFILE.replace("recovery:\n", "recovery:\n  reset: [at, command]\n" + reset)
-    results = lab.run(f"""
-        link = emulator({{"hang_after": 12, "port": "uart", "reboot_time": 2, "time_scale": 0.2}})
-        p = profile({text!r}.format(work=WORK, python=PY))
-        proc = up(p)
-        record(st=wait_state("connected", 90), rc=stop(proc))
-    """, timeout=240)
+    module = {"hang_after": 12, "port": "uart", "reboot_time": 2, "time_scale": 0.2}
+    results = lab.call(faults.connect_and_stop, profile_text=text, module=module, connect_within=90, timeout=240)
     log = lab.file("up.log")
     assert results["st"]["state"] == "connected", lab.tail()
     assert "module not answering: no AT reset" in log and "module reset by command" in log
@@ -117,17 +89,9 @@ def test_hung_module_is_reset_by_command(lab):
 
 
 def test_module_reboots_by_itself_mid_session(lab):
-    results = lab.run(f"""
-        import time as _t
-        link = emulator({{"reboot_time": 2, "time_scale": 1, "boot_urc_gap": 0.05}})
-        p = profile({PROFILE!r}.format(work=WORK))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        _t.sleep(3.5)
-        control(link, "reboot")
-        second = wait_new_pppd(first, 40)
-        record(first=first, second=second, rc=stop(proc))
-    """)
+    module = {"reboot_time": 2, "time_scale": 1, "boot_urc_gap": 0.05}
+    results = lab.call(faults.fault_while_connected, profile_text=PROFILE, module=module, fault="reboot",
+                       ping=False)
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"], lab.tail()
     events = lab.file("emulator.log")
     assert "port vanished" in events and "port appeared" in events
@@ -136,29 +100,8 @@ def test_module_reboots_by_itself_mid_session(lab):
 
 
 def test_systemd_ready_only_once_ip_is_up(lab):
-    results = lab.run(f"""
-        import socket as _so, time as _t
-        sock = _so.socket(_so.AF_UNIX, _so.SOCK_DGRAM)
-        sock.bind(str(WORK / "notify.sock"))
-        sock.settimeout(0.1)
-        link = emulator({{"registration": [[0, 2], [1.5, 1]], "time_scale": 1}})
-        p = profile({PROFILE!r}.format(work=WORK))
-        proc = up(p, extra_env={{"NOTIFY_SOCKET": str(WORK / "notify.sock")}})
-        messages = []
-        deadline = _t.monotonic() + 30
-        while _t.monotonic() < deadline and not any("READY=1" in m for m, _ in messages):
-            try:
-                messages.append((sock.recv(4096).decode(), status()["state"]))
-            except OSError:
-                pass
-        record(messages=messages, st=status(), rc=stop(proc))
-        while True:
-            try:
-                messages.append((sock.recv(4096).decode(), ""))
-            except OSError:
-                break
-        record(all=[m for m, _ in messages])
-    """)
+    module = {"registration": [[0, 2], [1.5, 1]], "time_scale": 1}
+    results = lab.call(faults.systemd_notifications, profile_text=PROFILE, module=module)
     ready = [state for m, state in results["messages"] if "READY=1" in m]
     assert ready == ["connected"], results["messages"]
     statuses = [m for m in results["all"] if m.startswith("STATUS=")]

@@ -203,3 +203,11 @@ def test_cli_exit_2_and_no_traceback(write_profile):
 def test_missing_file(tmp_path):
     result = run_cli("validate", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_the_control_line_backend_is_chosen_by_the_profile(write_profile):
+    assert profile.load(write_profile(MINIMAL)).modem.line_backend == "serial"
+    emulated = MINIMAL.replace("  port: /dev/ttyUSB2\n", "  port: /dev/ttyUSB2\n  line_backend: emulator\n")
+    assert profile.load(write_profile(emulated)).modem.line_backend == "emulator"
+    with pytest.raises(ProfileError, match=r"modem\.line_backend: must be one of serial \| emulator"):
+        profile.load(write_profile(emulated.replace("emulator", "socket")))

@@ -156,7 +156,8 @@ def test_real_pppd_option_error_stays_permanent(tmp_path):
 
 def real_system(tmp_path, ppp_port):
     from bg_pppd.daemon.effects import RealSystem
-    from bg_pppd.daemon.run_files import LadderStore, RunDir
+    from bg_pppd.daemon.ladder_store import LadderStore
+    from bg_pppd.daemon.run_dir import RunDir
 
     prof, rendered = rendered_profile(tmp_path, ppp_port)
     run = RunDir(tmp_path / "run", prof.name)
@@ -236,7 +237,7 @@ def test_D04_a_port_that_appears_as_another_profiles_port_is_not_talked_on(bench
 
 
 def test_D04_pppd_is_not_started_on_a_port_that_became_another_profiles(tmp_path):
-    from bg_pppd.daemon.run_files import RunDir
+    from bg_pppd.daemon.run_dir import RunDir
 
     master, slave = os.openpty()
     other, third = RunDir(tmp_path / "run", "A"), RunDir(tmp_path / "run", "C")
@@ -271,7 +272,7 @@ def test_D04_pppd_is_not_started_on_a_port_that_became_another_profiles(tmp_path
 
 
 def test_D04_a_port_that_leads_elsewhere_lets_its_old_device_go(tmp_path):
-    from bg_pppd.daemon.run_files import AlreadyRunning, RunDir
+    from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
 
     for name in ("ttyUSB2", "ttyUSB3"):
         (tmp_path / name).touch()
@@ -1195,7 +1196,7 @@ def test_D09_status_with_a_damaged_time_is_still_written(tmp_path):
 def test_D11_pid_file_write_failing_after_spawn_keeps_pppd_tracked(tmp_path, monkeypatch, caplog):
     import errno
 
-    from bg_pppd.daemon.run_files import RunDir
+    from bg_pppd.daemon.run_dir import RunDir
 
     master, slave = os.openpty()
     try:

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bg_pppd.daemon.ladder_store import LadderStore, boot_id, boottime
 from bg_pppd.daemon.recovery import Ladder
-from bg_pppd.daemon.run_files import LadderStore, boot_id, boottime
 from bg_pppd.link import render
 from bg_pppd.profile import model as profile
 from bg_pppd.profile import pppd_options

@@ -10,6 +10,7 @@ import pytest
 
 from tests.test_up_uml import PROFILE
 from tests.uml import Lab, skip_without_uml
+from tests.uml_scenarios import review
 
 pytestmark = skip_without_uml()
 
@@ -30,6 +31,7 @@ SPOOF_LINES = ("local  IP address 203.0.113.66\nremote IP address 203.0.113.1\n"
 SPOOF_PROFILE = """\
 modem:
   port: {work}/{name}
+  line_backend: emulator
 network:
   apn: internet
   poll_interval: 0.1
@@ -47,77 +49,18 @@ hooks:
   on_up: "/bin/sh -c 'env | grep ^BG_PPPD_ | sort > {work}/{name}.up-env'"
 """
 
-GUEST_HELPERS = """
-import os as _os, subprocess as _sp, time as _t
-
-def attacked(name):
-    # the module's text has reached pppd's log (chat's CONNECT line): the attack was delivered
-    log = WORK / "up.log"
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return any(line.split(" ", 2)[1:2] == [name + ":"] and "CONNECT" in line for line in text.splitlines())
-
-def watch(name, seconds, limit=60):
-    # status seen until `seconds` after the attack was delivered (not a fixed time: a loaded
-    # guest may take long to dial)
-    seen, st = set(), {}
-    end = _t.monotonic() + limit
-    delivered = False
-    while _t.monotonic() < end:
-        if not delivered and attacked(name):
-            delivered = True
-            end = min(end, _t.monotonic() + seconds)
-        st = status(name)
-        seen.add(st.get("state"))
-        if st.get("local_ip"):
-            seen.add("local_ip " + st["local_ip"])
-        _t.sleep(0.2)
-    seen.add("attack delivered" if delivered else "attack never delivered")
-    return sorted(s for s in seen if s), st
-
-def scenario(name, sc, debug, dns_file, settle=None):
-    emu = emulator(sc, name=name)
-    emu_proc = PROCS[-1]
-    (WORK / f"{name}.resolv").write_text("nameserver 192.0.2.1\\n")
-    p = profile(SPOOF_PROFILE.format(work=WORK, name=name, debug=debug, dns_file=dns_file), name=name)
-    proc = up(p)
-    out = {}
-    try:
-        if settle is None:
-            out["seen"], out["last"] = watch(name, 5)
-        else:
-            out["connected"] = wait_state("connected", 30, name=name)
-            _t.sleep(settle)
-            out["later"] = status(name)
-    finally:
-        t0 = _t.monotonic()
-        out["rc"] = stop(proc)
-        out["stop_s"] = _t.monotonic() - t0
-        out["pppd_left"] = pppd_processes()
-        out["resolv"] = (WORK / f"{name}.resolv").read_text()
-        env_file = WORK / f"{name}.up-env"
-        out["hook"] = env_file.read_text() if env_file.exists() else None
-        emu_proc.kill()
-        emu_proc.wait()
-    return out
-"""
-
 
 def test_D06_D09_spoofed_ip_up_and_unwritable_dns_on_real_links(lab):
-    results = lab.run(GUEST_HELPERS + f"""
-SPOOF_PROFILE = {SPOOF_PROFILE!r}
-ro = WORK / "ro"
-ro.mkdir()
-_sp.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], check=True)
-for key, name, sc, debug, dns_file, settle in [
-        ("report", "spoofa", {{"network": "sink", "connect_text": {SPOOF!r}}}, "false", None, None),
-        ("echoed", "spoofb", {{"network": "sink", "connect_text": {SPOOF_LINES!r}}}, "true", None, None),
-        ("real", "spoofc", {{"connect_text": {SPOOF_LINES!r}}}, "true", None, 0.5),
-        ("rodns", "rodns", {{}}, "false", str(ro / "resolv.conf"), 3.5)]:
-    try:
-        record(**{{key: scenario(name, sc, debug, dns_file or str(WORK / f"{{name}}.resolv"), settle)}})
-    except Exception as exc:
-        record(**{{key: {{"error": repr(exc)}}}})
-""", timeout=200)
+    cases = [
+        {"key": "report", "name": "spoofa", "module": {"network": "sink", "connect_text": SPOOF}, "debug": "false",
+         "dns_file": None, "settle": None},
+        {"key": "echoed", "name": "spoofb", "module": {"network": "sink", "connect_text": SPOOF_LINES},
+         "debug": "true", "dns_file": None, "settle": None},
+        {"key": "real", "name": "spoofc", "module": {"connect_text": SPOOF_LINES}, "debug": "true",
+         "dns_file": None, "settle": 0.5},
+        {"key": "rodns", "name": "rodns", "module": {}, "debug": "false",
+         "dns_file": str(lab.work / "ro" / "resolv.conf"), "settle": 3.5}]  # ro: a read-only tmpfs
+    results = lab.call(review.spoofed_links, profile_text=SPOOF_PROFILE, cases=cases, timeout=200)
     log = lab.file("up.log")
     # D6: the module's text alone never declares the link up: no status, no DNS, no on_up
     for key in ("report", "echoed"):
@@ -158,32 +101,7 @@ D2_PROFILE = PROFILE.replace("  port: {work}/bg95\n", "  port: {work}/usb-at\n  
 def test_D02_a_ppp_port_missing_for_a_moment_is_retried_not_a_permanent_stop(lab):
     """A USB re-enumeration: the PPP port (a by-path name, holding ':') is missing, then is no tty
     for a moment, then is back. The daemon keeps trying and connects; it never stops with exit 2."""
-    results = lab.run(f"""
-        import os as _os, time as _t
-        link = emulator({{"registration": [[0, 2], [2, 1]], "time_scale": 1}}, name="usb", at_port=True)
-        bypath = WORK / "by-path"
-        bypath.mkdir()
-        port = bypath / "pci-0000:00:14.0-usb-0:1:1.0-port0"
-        (WORK / "not-a-tty").write_text("")
-        p = profile({D2_PROFILE!r}.format(work=WORK, data_port=port))
-
-        def failures(n, timeout=25):
-            end = _t.monotonic() + timeout
-            while _t.monotonic() < end and proc.poll() is None:
-                st = status()
-                if (st.get("consecutive_failures") or 0) >= n:
-                    return st
-                _t.sleep(0.2)
-            return status()
-        proc = up(p)
-        record(missing=failures(1), alive_missing=proc.poll() is None)   # the port is not there
-        _os.symlink(WORK / "not-a-tty", port)          # udev's link, before the tty is ready
-        record(no_tty=failures(results_n := (status().get("consecutive_failures") or 0) + 1),
-               alive_no_tty=proc.poll() is None)
-        _os.unlink(port)
-        _os.symlink(link, port)
-        record(st=wait_state("connected", 30), rc=stop(proc), pppd_left=pppd_processes())
-    """, timeout=150)
+    results = lab.call(review.ppp_port_missing_then_back, profile_text=D2_PROFILE, timeout=150)
     log = lab.file("up.log")
     assert results["alive_missing"] and results["alive_no_tty"], (results, lab.tail())
     assert "cannot continue" not in log and "fix the profile" not in log
@@ -196,6 +114,7 @@ def test_D02_a_ppp_port_missing_for_a_moment_is_retried_not_a_permanent_stop(lab
 D3_PROFILE = """\
 modem:
   port: {port}
+  line_backend: emulator
 {extra}
 network:
   apn: internet
@@ -214,51 +133,7 @@ def test_D03_check_on_a_connected_port_and_a_daemon_on_anothers_ppp_port_end_pro
     """Both attacks of the review's exp3. They end with a diagnosis, without spinning on the
     CPU, and leave the connected link alone. (Needs the AT layer's write timeout / line
     discipline refusal and the locks on both ports, besides the supervisor's bounded stop.)"""
-    results = lab.run(f"""
-        import os as _os, signal as _sig, subprocess as _sp, time as _t
-        TEXT = {D3_PROFILE!r}
-
-        def measured(argv, limit, sigterm_after=None):
-            t0 = _t.monotonic()
-            proc = _sp.Popen(argv, stdout=_sp.PIPE, stderr=_sp.STDOUT, env=env())
-            termed = None
-            while True:
-                pid, status_, usage = _os.wait4(proc.pid, _os.WNOHANG)
-                if pid:
-                    break
-                waited = _t.monotonic() - t0
-                if sigterm_after is not None and termed is None and waited > sigterm_after:
-                    proc.send_signal(_sig.SIGTERM)
-                    termed = waited
-                if waited > limit:
-                    proc.kill()
-                    pid, status_, usage = _os.wait4(proc.pid, 0)
-                    break
-                _t.sleep(0.1)
-            return {{"rc": _os.waitstatus_to_exitcode(status_), "s": _t.monotonic() - t0,
-                     "cpu": usage.ru_utime + usage.ru_stime, "sigterm_at": termed,
-                     "out": proc.stdout.read().decode(errors="replace")[-1500:]}}
-
-        # a: `check` on a profile whose `up` is connected (pppd owns the main UART)
-        emulator()
-        a = profile(TEXT.format(port=WORK / "bg95", extra=""), name="uart")
-        pa = up(a)
-        before = wait_state("connected", 30, name="uart")
-        record(check=measured([PY, "-m", "bg_pppd", "check", str(a)], 30))
-        record(uart_before=before, uart_after=status("uart"))
-        stop(pa)
-
-        # b: profile B's AT port is profile A's PPP port
-        emulator(name="usb", at_port=True)
-        A = profile(TEXT.format(port=WORK / "usb-at", extra=f"  data_port: {{WORK / 'usb'}}"), name="A")
-        B = profile(TEXT.format(port=WORK / "usb", extra=""), name="B")
-        pA = up(A)
-        before = wait_state("connected", 30, name="A")
-        record(B=measured(["ip", "netns", "exec", "client", PY, "-m", "bg_pppd", "up", str(B)], 35,
-                          sigterm_after=8))
-        record(A_before=before, A_after=status("A"))
-        stop(pA)
-    """, timeout=200)
+    results = lab.call(review.ports_held_by_a_live_link, profile_text=D3_PROFILE, timeout=200)
     check, b = results["check"], results["B"]
     # a: check refuses, or gives up on the port quickly: never a hang, never a busy loop
     assert check["s"] < 20 and check["rc"] not in (0, -9), (check, lab.tail())
@@ -286,6 +161,7 @@ OTHER_LINK_SPOOFS = {"B": OTHER_LINK_LINES + "CONNECT 150000000", "C": OTHER_LIN
 TWO_PROFILES = """\
 modem:
   port: {work}/{port}
+  line_backend: emulator
 network:
   apn: internet
   poll_interval: 0.1
@@ -311,65 +187,8 @@ def test_D06_D08_a_module_naming_another_profiles_live_link_and_a_planted_dns_ba
     claim ppp0 with A's addresses and their own DNS before their pppd has named any interface;
     their network answers no PPP. A's state dir is shared and sticky, and another user planted
     A's DNS backup there as a symlink to a root-only file."""
-    results = lab.run(f"""
-        import os as _os, threading as _th, time as _t
-        TEXT = {TWO_PROFILES!r}
-        shared = WORK / "sharedst"
-        shared.mkdir()
-        _os.chmod(shared, 0o1777)
-        secret = WORK / "secret"
-        secret.write_text("root:$6$SECRET-HASH:19000:0:99999:7:::\\n")
-        _os.chmod(secret, 0o600)
-        _os.symlink(secret, shared / "A.dns-backup")  # another user's symlink, in the sticky dir
-        _os.lchown(shared / "A.dns-backup", 65534, 65534)
-        for name in "ABC":
-            (WORK / f"resolv{{name}}.conf").write_text(f"nameserver 192.0.2.{{ord(name) - 64}}\\n")
-
-        def attacked(name, spoof):
-            emulator({{"network": "sink", "connect_text": spoof}}, name=f"usb{{name}}")
-            prof = profile(TEXT.format(work=WORK, port=f"usb{{name}}", name=name, debug="true"), name=name)
-            linkpid, watching, out = set(), [True], {{}}
-
-            def watch_linkpid():  # what pppd's link pid file holds, as it changes
-                while watching:
-                    try:
-                        linkpid.add(open(f"/run/ppp-bg-pppd-{{name}}.pid").read())
-                    except OSError:
-                        pass
-                    _t.sleep(0.01)
-            _th.Thread(target=watch_linkpid, daemon=True).start()
-            proc = up(prof)
-            seen, delivered = set(), None
-            end = _t.monotonic() + 40
-            while _t.monotonic() < end and (delivered is None or _t.monotonic() < delivered + 8):
-                st = status(name)
-                seen.add(st.get("state"))
-                if st.get("local_ip"):
-                    seen.add("local_ip " + st["local_ip"])
-                log = (WORK / "up.log").read_text(errors="replace")
-                if delivered is None and f"{{name}}: pppd: Using interface ppp0" in log:  # chat -v's echo
-                    delivered = _t.monotonic()
-                _t.sleep(0.1)
-            out.update(seen=sorted(s for s in seen if s), delivered=delivered is not None, A=status("A"))
-            out["rc"] = stop(proc)
-            watching.clear()
-            hook = WORK / f"hook{{name}}-up.env"
-            out.update(linkpid=sorted(linkpid), hook=hook.read_text() if hook.exists() else None,
-                       resolv=(WORK / f"resolv{{name}}.conf").read_text())
-            return out
-
-        emulator()
-        A = profile(TEXT.format(work=WORK, port="bg95", name="A", debug="false"), name="A")
-        pA = up(A, extra_env={{"BG_PPPD_STATE_DIR": str(shared)}})
-        try:
-            record(A=wait_state("connected", 40, name="A"), A_resolv_up=(WORK / "resolvA.conf").read_text())
-            for name, spoof in {OTHER_LINK_SPOOFS!r}.items():
-                record(**{{name: attacked(name, spoof)}})
-        finally:
-            record(A_rc=stop(pA))
-        record(resolvA=(WORK / "resolvA.conf").read_text(), resolvA_mode=_os.stat(WORK / "resolvA.conf").st_mode
-               & 0o7777, shared=sorted(_os.listdir(shared)), pppd_left=pppd_processes())
-    """, timeout=280)
+    results = lab.call(review.other_profiles_claim_a_live_link, profile_text=TWO_PROFILES, spoofs=OTHER_LINK_SPOOFS,
+                       timeout=280)
     log = lab.file("up.log")
     a = results.get("A")
     assert a and a["interface"] == "ppp0" and a["local_ip"] == "10.64.64.2", (results, lab.tail())

@@ -20,6 +20,9 @@ class FakeJob:
         self.cancelled = True
         self.log.append(f"cancel {self.name}")
 
+    def join(self, timeout):
+        return True
+
 
 class FakeSystem:
     def __init__(self):
@@ -77,8 +80,16 @@ class FakeSystem:
 
     def start_watch(self, post, info):
         self.calls.append("watch")
+        self.watch_post = post
         self.watch = FakeJob(self.calls, "watch")
         return self.watch
+
+    def start_worker(self, name, body, done):
+        """Runs the body at once, on the test's thread; its result is posted like a worker's."""
+        body()
+        if done:
+            done(None)
+        return FakeJob([], name)
 
 
 def make(write_profile, ladder=None, **recovery):
@@ -248,9 +259,12 @@ def test_stop_while_waiting_is_immediate(write_profile):
 
 
 def test_every_transition_is_in_the_table():
-    handlers = Supervisor.table(Supervisor.__new__(Supervisor))
-    states = {s for s, _ in handlers}
+    states = {s for s, _ in Supervisor.TABLE}
     assert states == set(State) - {State.STOPPED}
+    for row in Supervisor.TABLE.values():
+        assert callable(getattr(Supervisor, row.handler)), row
+        assert row.targets <= set(State), row
+    assert all((s, Ev.STOP) in Supervisor.TABLE for s in states - {State.STOPPING}), "a stop is answered anywhere"
 
 
 def test_probe_says_link_dead_ends_pppd_and_counts(write_profile):
@@ -308,3 +322,159 @@ def test_radio_from_the_preflight_then_the_monitor_is_in_status(write_profile):
     assert (st["registration"], st["operator"], st["signal"], st["radio_at"]) == (
         "roaming", "Example", {"rssi_dbm": -91}, 30.0)
     assert st["state"] == "connected"
+
+
+# ----- issue 16: attempts, a loop that never waits, the table's targets ------------------------------
+
+
+def test_defect2_a_stale_probe_event_does_not_hang_up_the_next_link(write_profile):
+    """The probe's ping was in flight when the link went down; its LINK_DEAD arrives after the
+    redial, on the new, healthy link: it belongs to the old attempt and is dropped."""
+    sup, sysm = make(write_profile)
+    connect(sup, sysm)
+    old_post = sysm.watch_post
+    advance(sup, sysm, 61)  # stable: the next drop redials at once
+    sup.post(Ev.PPPD_EXIT, 16)
+    run_until_idle(sup, sysm)
+    assert sup.state is State.PREFLIGHT
+    connect(sup, sysm)
+    assert sup.state is State.CONNECTED
+    old_post(Ev.LINK_DEAD, "probe: 10.0.0.1 unreachable 3 times in a row")
+    run_until_idle(sup, sysm)
+    assert sysm.calls[-1] != "hup pppd" and "hup pppd" not in sysm.calls
+    assert sup.state is State.CONNECTED and sup.dead_reason == ""
+    sysm.watch_post(Ev.LINK_DEAD, "probe: 10.0.0.1 unreachable 3 times in a row")  # the current one acts
+    run_until_idle(sup, sysm)
+    assert sysm.calls[-1] == "hup pppd"
+
+
+class DeferredSystem(FakeSystem):
+    """Workers that have not run yet: what the supervisor does while a DNS tool or the clean-up
+    after pppd is still busy (the test runs them when it wants)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pending: list = []
+
+    def start_worker(self, name, body, done):
+        self.pending.append((name, body, done))
+        return FakeJob(self.calls, name)
+
+    def finish(self, name):
+        for item in list(self.pending):
+            if item[0] == name:
+                self.pending.remove(item)
+                item[1]()
+                if item[2]:
+                    item[2](None)
+
+
+def test_defect1_dns_and_on_up_run_off_the_loop_and_a_stop_is_answered_meanwhile(write_profile):
+    sysm = DeferredSystem()
+    text = "modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\n"
+    sup = Supervisor(profile_mod.load(write_profile(text)), sysm)
+    sup.start()
+    connect(sup, sysm)
+    assert sup.state is State.CONNECTED
+    assert "hook up" not in sysm.calls, "the link-up actions (a DNS tool) ran on the supervisor's thread"
+    sup.post(Ev.STOP, "signal SIGTERM")
+    run_until_idle(sup, sysm)
+    assert sup.state is State.STOPPING and sysm.calls[-1] == "term pppd"
+    sup.post(Ev.PPPD_EXIT, 5)
+    run_until_idle(sup, sysm)
+    assert sup.state is State.STOPPED, "the stop does not wait on the loop for the clean-up"
+    sysm.finish("link-up")
+    sysm.finish("cleanup")
+    assert sysm.calls[-3:] == ["hook up", "hook down", "after pppd"]
+
+
+def test_defect1_restoring_waits_for_the_cleanup_and_answers_a_stop(write_profile):
+    sysm = DeferredSystem()
+    text = "modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\nrecovery:\n  retry_wait: 10\n"
+    sup = Supervisor(profile_mod.load(write_profile(text)), sysm)
+    sup.start()
+    fail = [Ev.PREFLIGHT_OK, Ev.PPPD_EXIT]
+    sup.post(fail[0])
+    run_until_idle(sup, sysm)
+    sup.post(fail[1], 8)
+    run_until_idle(sup, sysm)
+    assert sup.state is State.RESTORING and "after pppd" not in sysm.calls
+    sysm.finish("cleanup")
+    run_until_idle(sup, sysm)
+    assert sup.state is State.WAITING and sysm.calls[-1] == "after pppd"
+    advance(sup, sysm, 10)
+    sup.post(Ev.PREFLIGHT_OK)
+    run_until_idle(sup, sysm)
+    sup.post(Ev.PPPD_EXIT, 8)
+    run_until_idle(sup, sysm)
+    assert sup.state is State.RESTORING
+    sup.post(Ev.STOP, "signal SIGTERM")
+    run_until_idle(sup, sysm)
+    assert sup.state is State.STOPPED, "a stop while the port is put back in command mode is answered at once"
+
+
+def test_switch_asserts_the_rows_targets(write_profile):
+    import pytest
+
+    sup, _sysm = make(write_profile)
+    sup._allowed = Supervisor.TABLE[(State.PREFLIGHT, Ev.PREFLIGHT_OK)].targets
+    with pytest.raises(AssertionError):
+        sup.switch(State.CONNECTED, "not a way the table allows")
+
+
+def test_the_table_is_one_for_the_class():
+    a, b = Supervisor.__new__(Supervisor), Supervisor.__new__(Supervisor)
+    assert a.TABLE is b.TABLE is Supervisor.TABLE
+
+
+def test_failure_of_classifies_exceptions():
+    from bg_pppd.daemon.supervisor import failure_of
+    from bg_pppd.util.cancel import Cancelled
+    from bg_pppd.util.errors import BgPppdError, NotResponding, SimProblem
+
+    assert failure_of(Cancelled()) == Failure("cancelled")
+    nr = failure_of(NotResponding("no answer"))
+    assert nr.not_responding and nr.message == "no answer" and nr.exit_code == NotResponding.exit_code
+    sim = failure_of(SimProblem("PIN rejected", permanent=True))
+    assert sim.message == "SIM: PIN rejected" and sim.permanent and not failure_of(SimProblem("busy")).permanent
+    assert failure_of(BgPppdError("x")).exit_code == BgPppdError.exit_code
+    assert failure_of(KeyError("k"), "reset") == Failure("reset error: 'k'")
+
+
+def test_which_watchers_run(write_profile):
+    from bg_pppd.daemon.workers import watchers
+
+    base = "modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\n"
+    assert watchers(profile_mod.load(write_profile(base)), False) == {"carrier"}
+    assert watchers(profile_mod.load(write_profile(base)), True) == {"carrier", "escape monitor"}
+    probe = base + "probe:\n  target: 10.0.0.1\n"
+    assert watchers(profile_mod.load(write_profile(probe)), False) == {"carrier", "probe"}
+
+
+def test_docs_draw_the_table():
+    """docs/supervisor.md holds the table as a Mermaid diagram; regenerate it with
+    ``python -m tests.render_supervisor_doc``."""
+    from tests.render_supervisor_doc import DOC, render
+
+    assert DOC.read_text() == render(), "docs/supervisor.md is stale: run python -m tests.render_supervisor_doc"
+
+
+def test_defect4_a_crash_after_the_cleanup_stops_with_a_clear_last_status(write_profile, caplog):
+    """The crash barrier also holds in RESTORING: a handler that raises there stops the daemon
+    with exit 1 and the reason in the last status, instead of unwinding run()."""
+    import logging
+
+    class NoReset(FakeSystem):
+        def start_reset(self, skip_at, post):
+            raise RuntimeError("can't start new thread")
+    sysm = NoReset()
+    text = "modem:\n  port: /dev/ttyUSB2\nnetwork:\n  apn: internet\nrecovery:\n  dial_attempts: 1\n"
+    sup = Supervisor(profile_mod.load(write_profile(text)), sysm)
+    sup.post(Ev.PREFLIGHT_OK)
+    sup.post(Ev.PPPD_EXIT, 8)  # the failed dial: RESTORING, then the reset that cannot start
+    with caplog.at_level(logging.INFO, logger="bg_pppd"):
+        code = sup.run(tick=lambda: None, tick_every=0.01)
+    assert code == 1 and sup.state is State.STOPPED
+    assert "internal error in state resetting" in caplog.text or "internal error in state restoring" in caplog.text
+    assert "can't start new thread" in sysm.statuses[-1]["last_error"]
+    assert sysm.statuses[-1]["state"] == "stopped"

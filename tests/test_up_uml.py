@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.uml import Lab, skip_without_uml
+from tests.uml_scenarios import up
 
 pytestmark = skip_without_uml()
 
 PROFILE = """\
 modem:
   port: {work}/bg95
+  line_backend: emulator
 network:
   apn: internet
   poll_interval: 0.1
@@ -31,16 +33,7 @@ def lab(tmp_path, tmp_path_factory):
 
 
 def test_happy_path_connected_then_down(lab):
-    results = lab.run(f"""
-        link = emulator()
-        p = profile({PROFILE!r}.format(work=WORK))
-        proc = up(p)
-        st = wait_state("connected", 30)
-        record(status=st)
-        record(ping=ns("ping", "-c", "2", "-W", "2", st["remote_ip"]).returncode)
-        record(down=cli("down", str(p)).returncode, rc=proc.wait(30), pppd_left=pppd_processes())
-        record(after=status(), module=control(link, "status"))
-    """)
+    results = lab.call(up.happy_path, profile_text=PROFILE)
     st = results["status"]
     assert st["interface"].startswith("ppp") and st["local_ip"] == "10.64.64.2", lab.tail()
     assert st["remote_ip"] == "10.64.64.1" and st["dns"] == ["10.64.64.53"]
@@ -67,20 +60,7 @@ def test_failed_dials_reset_ladder_then_connected(lab):
     """
     waits = [10, 6]
     text = PROFILE.replace("reset_waits: [4, 6]", f"reset_waits: {waits}")
-    results = lab.run(f"""
-        import time as _t
-        link = emulator({{"dial_results": ["NO CARRIER"] * 14}})
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        st = wait_state("connected", 150)
-        record(connected=st)
-        deadline = _t.monotonic() + 30  # stable_after is 3 s: the ladder is cleared, however slow the guest
-        stable = status()
-        while (stable.get("resets") or stable.get("consecutive_failures")) and _t.monotonic() < deadline:
-            _t.sleep(0.2)
-            stable = status()
-        record(stable=stable, rc=stop(proc))
-    """, timeout=300)
+    results = lab.call(up.failed_dials_then_stable, profile_text=text, failed_dials=14, timeout=300)
     log = module_log(lab)
     commands = [(t, text) for t, kind, text in log if kind == "cmd"]
     resets = [t for t, text in commands if text == "AT+CFUN=1,1"]
@@ -123,18 +103,7 @@ def test_sigterm_in_every_state_is_clean(lab, when):
         text = text.replace("retry_wait: 0.5", "retry_wait: 60")
     if when == "dialing":
         text = text.replace("dial_timeout: 5", "dial_timeout: 90")
-    results = lab.run(f"""
-        link = emulator({scenario!r})
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p)
-        wait_state({when!r}, 30)
-        import time as _t
-        _t.sleep(0.5)
-        record(before=status())
-        t0 = _t.monotonic()
-        record(rc=stop(proc), took=_t.monotonic() - t0, pppd_left=pppd_processes(), after=status(),
-               twin_ok=cli("status", str(p)).returncode)
-    """)
+    results = lab.call(up.sigterm_in_state, profile_text=text, module=scenario, state=when)
     assert results["before"]["state"] == when, lab.tail()
     assert results["rc"] == 0, lab.tail()
     assert results["took"] < 20
@@ -143,18 +112,7 @@ def test_sigterm_in_every_state_is_clean(lab, when):
 
 
 def test_sigkill_leaves_pppd_which_the_next_up_ends(lab):
-    results = lab.run(f"""
-        import signal as _s
-        link = emulator()
-        p = profile({PROFILE!r}.format(work=WORK))
-        proc = up(p)
-        first = wait_state("connected", 30)
-        stop(proc, _s.SIGKILL)
-        record(left=pppd_processes())
-        proc2 = up(p)
-        second = wait_state("connected", 40)
-        record(first=first, second=second, rc=stop(proc2), after=pppd_processes())
-    """)
+    results = lab.call(up.sigkill_then_up_again, profile_text=PROFILE)
     assert len(results["left"]) == 1 and str(results["first"]["pppd_pid"]) in results["left"][0]
     assert "left behind by an earlier run" in lab.file("up.log")
     assert results["second"]["pppd_pid"] != results["first"]["pppd_pid"]
@@ -170,10 +128,6 @@ def test_debian_python_and_sh1_on_a_real_link(lab):
                            text=True) if os.path.exists("/usr/bin/python3") else None
     if not probe or probe.returncode or not probe.stdout.startswith("1."):
         pytest.skip("Debian's python3-sh 1.x and friends are not installed")
-    results = lab.run(f"""
-        link = emulator()
-        p = profile({PROFILE!r}.format(work=WORK))
-        proc = up(p, python="/usr/bin/python3")
-        record(st=wait_state("connected", 30), rc=stop(proc))
-    """, python="/usr/bin/python3")
+    results = lab.call(up.connect_with, bg_pppd_python="/usr/bin/python3", profile_text=PROFILE,
+                       python="/usr/bin/python3")
     assert results["st"]["local_ip"] == "10.64.64.2" and results["rc"] == 0

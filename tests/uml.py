@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 UML = shutil.which("linux.uml")
 SHIM_SRC = Path(__file__).parent / "lab" / "umlfpu.c"
 
 _shim_cache: dict[str, str | None] = {}
+# the key under which the guest's runner records a scenario's traceback (tests/uml_scenarios/__main__.py)
+GUEST_ERROR = "scenario_error"
 
 
 def why_no_uml() -> str | None:
@@ -81,17 +86,49 @@ poweroff -f
 
 
 class Lab:
+    """One test's guest: its files live in ``work`` (the test's tmp dir), which the guest shares."""
+
     def __init__(self, work: Path, cache: Path):
         self.work = work
         self.cache = cache
 
+    def call(self, scenario: Callable[..., None], *, timeout: float = 180, python: str | None = None,
+             **args: Any) -> dict:
+        """Boot the guest, run ``scenario(work, **args)`` there, return what it recorded.
+
+        ``scenario`` is a function of a module under tests/uml_scenarios/; the guest imports that
+        module and calls it with ``args`` decoded from WORK/call.json (data, not code). If the
+        scenario raises, this raises with the guest's traceback, so a failing step is named by
+        its file and line.
+        """
+        call = {"module": scenario.__module__, "function": scenario.__qualname__, "work": str(self.work),
+                "args": args}
+        path = self.work / "call.json"
+        path.write_text(json.dumps(call, indent=1))
+        results = self._boot(f"-m tests.uml_scenarios {shlex.quote(str(path))}", timeout, python)
+        error = results.pop(GUEST_ERROR, None)
+        if error:
+            recorded = json.dumps(results, default=str)[:3000]
+            up_log = "\n".join(self.file("up.log").splitlines()[-20:])
+            raise AssertionError(f"scenario {call['module']}.{call['function']} failed in the guest:\n{error}\n"
+                                 f"recorded before: {recorded}\n--- up.log\n{up_log}\n{self.tail()}")
+        return results
+
     def run(self, body: str, timeout: float = 180, python: str | None = None) -> dict:
-        """Boot the guest, run ``body`` (Python, with tests.uml_guest's helpers), return its results."""
+        """Boot the guest, run ``body`` (Python, with tests.uml_guest's helpers), return its results.
+
+        The older form: code in a string, which linters and tracebacks do not reach. New tests
+        use :meth:`call` with a function under tests/uml_scenarios/.
+        """
         driver = self.work / "driver.py"
         driver.write_text("from pathlib import Path\nfrom tests.uml_guest import *\n\n" +
                           f"WORK = Path({str(self.work)!r})\n" +
                           "lab_setup(WORK)\ntry:\n" + textwrap.indent(textwrap.dedent(body), "    ") +
                           "\nfinally:\n    lab_teardown()\n")
+        return self._boot(shlex.quote(str(driver)), timeout, python)
+
+    def _boot(self, driver: str, timeout: float, python: str | None) -> dict:
+        """Run the guest with ``driver`` (the arguments of its Python) and read WORK/results.json."""
         init = self.work / "init.sh"
         init.write_text(INIT.format(root=ROOT, python=python or sys.executable, driver=driver,
                                     work=self.work))

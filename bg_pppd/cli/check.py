@@ -7,7 +7,8 @@ import json
 import sys
 from typing import TextIO
 
-from bg_pppd.daemon.run_files import AlreadyRunning, RunDir, prepare_state_dir
+from bg_pppd.daemon.ladder_store import prepare_state_dir
+from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
 from bg_pppd.modem.preflight import Preflight, Report
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import EXIT_FAILURE, BgPppdError, printable

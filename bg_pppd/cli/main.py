@@ -13,7 +13,22 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bg_pppd import __version__
-from bg_pppd.util.errors import EXIT_FAILURE, EXIT_PROFILE, EXIT_UNKNOWN, BgPppdError, ProfileError, printable
+from bg_pppd.util.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DENIED,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESPONSE,
+    EXIT_NOT_REGISTERED,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_PROFILE,
+    EXIT_SIM,
+    EXIT_UNKNOWN,
+    BgPppdError,
+    ProfileError,
+    printable,
+)
 
 RUN_DIR_ENV, DEFAULT_RUN_DIR = "BG_PPPD_RUN_DIR", "/run/bg-pppd"
 STATE_DIR_ENV, DEFAULT_STATE_DIR = "BG_PPPD_STATE_DIR", "/var/lib/bg-pppd"
@@ -81,6 +96,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
+    if args.list_commands:  # the AT commands the emulator answers, one line each
+        from bg_pppd.emulator import commands
+
+        for line in commands.listing():
+            print(line)
+        return 0
     from bg_pppd.emulator import runtime
 
     try:
@@ -170,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/<profile>)")
     p = command("check", _cmd_check, "pre-flight only: sync, SIM, PDP context, registration; report "
-                "(exit 0 ready, 1 up runs it or other, 2 profile, 10 no response, 11 SIM, 12 denied, "
-                "13 not registered)")
+                f"(exit {EXIT_OK} ready, {EXIT_FAILURE} up runs it or other, {EXIT_PROFILE} profile, "
+                f"{EXIT_NO_RESPONSE} no response, {EXIT_SIM} SIM, {EXIT_DENIED} denied, "
+                f"{EXIT_NOT_REGISTERED} not registered)")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("up", _cmd_up, "pre-flight, dial, run and supervise pppd until SIGTERM/SIGINT or down")
@@ -179,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("down", _cmd_down, "stop the running up for PROFILE cleanly and wait for it")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--timeout", type=_timeout, default=60.0, help="seconds to wait (default 60)")
-    p = command("status", _cmd_status, "the supervisor's state (exit 3 when not running, 4 when it "
-                "cannot be read)")
+    p = command("status", _cmd_status, f"the supervisor's state (exit {EXIT_NOT_RUNNING} when not running, "
+                f"{EXIT_UNKNOWN} when it cannot be read)")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command("emulate", _cmd_emulate, "run a virtual BG95 on a pseudo-terminal until killed")
@@ -191,10 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", metavar="FILE", help="append every command and event, with timestamps")
     p.add_argument("--control", metavar="SOCKET",
                    help="Unix socket for DTR/RI/faults (default PATH.control with --link)")
+    p.add_argument("--list-commands", action="store_true",
+                   help="print the AT commands the emulator answers, each with a line on what it does, and exit")
     return parser
-
-
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a C program in the same place
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(text if exc.exit_code == EXIT_PROFILE else f"bg-pppd: {text}")
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:
         return _os_error(exc, args)
 

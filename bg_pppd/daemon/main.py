@@ -5,16 +5,16 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import math
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Any
 
 from bg_pppd.daemon import sd_notify as notify
-from bg_pppd.daemon.run_files import AlreadyRunning, LadderStore, RunDir, boottime, prepare_state_dir
+from bg_pppd.daemon.ladder_store import LadderStore, boottime, prepare_state_dir
+from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
+from bg_pppd.daemon.status import FIELDS, Status, read_status, write_status
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
 
@@ -49,8 +49,8 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         if note:
             log.warning("%s: %s: the recovery state will not be kept", profile.name, printable(note))
         # a stale status (from a daemon killed with SIGKILL) must not describe this run
-        run.write_status({"profile": profile.name, "state": "preflight", "pid": os.getpid(),
-                          "since": None, "dns": [], "consecutive_failures": 0, "resets": 0})
+        write_status(run.status_path, Status(profile=profile.name, state="preflight", pid=os.getpid(),
+                                             consecutive_failures=0, resets=0))
         rendered = render(profile, run.dir, set_context=False)
         orphan = run.end_orphan(f"bg-pppd-{profile.name}", str(rendered.peer))
         if orphan:
@@ -109,33 +109,6 @@ def down(name: str, run_dir: str, timeout: float = 60.0) -> int:
     return 0
 
 
-FIELDS = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
-          "consecutive_failures", "resets", "next_reset_not_before", "last_error",
-          "registration", "operator", "access_technology", "band", "signal", "radio_at")
-STATES = ("preflight", "dialing", "connected", "waiting", "resetting", "stopping", "stopped")
-_COUNTS = ("pid", "pppd_pid", "consecutive_failures", "resets")
-
-
-def _scalar(value: Any) -> Any:
-    """A JSON scalar that prints and re-encodes cleanly; anything else is dropped (None)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value if value is None or isinstance(value, (str, int)) else None
-
-
-def _field(key: str, value: Any) -> Any:
-    """One status field, used only in the shape the daemon writes it (the file may be damaged)."""
-    if key == "dns":
-        return [v for v in value if isinstance(v, str)][:16] if isinstance(value, list) else []
-    if key == "signal":
-        if not isinstance(value, dict):
-            return {}
-        return {str(k): _scalar(v) for k, v in list(value.items())[:16] if _scalar(v) is not None}
-    if key in _COUNTS:
-        return value if type(value) is int and value >= 0 else None
-    return value if isinstance(value, str) else None
-
-
 def status(name: str, run_dir: str, as_json: bool) -> int:
     """0 running, 3 not running, 4 unknown (the lock cannot be read: not root)."""
     run = RunDir(run_dir, name)
@@ -147,19 +120,15 @@ def status(name: str, run_dir: str, as_json: bool) -> int:
         print(printable(f"bg-pppd: {name}: cannot read the state: {exc.filename or run.lock_path}: "
                         f"{exc.strerror or exc}{hint}"), file=sys.stderr)
         return EXIT_UNKNOWN
-    data = run.read_status() or {}
-    if pid is not None and pid > 0 and data.get("pid") != pid:
-        data = {}  # a daemon that has just started and not yet written its own: this one is stale
-    out = {key: _field(key, data.get(key)) for key in FIELDS}
-    out["profile"] = name
+    record = read_status(run.status_path)
+    if record is None or (pid is not None and pid > 0 and record.pid != pid):
+        record = Status.from_json({})  # none, or a daemon that has just started and not yet written its own
     if pid is None:
-        out.update(state="stopped", pid=None, pppd_pid=None)
-    else:
-        out["pid"] = pid if pid > 0 else out["pid"]
-        if out["state"] == "stopped":
-            out["state"] = "stopping"  # its last word, written just before it lets the lock go
-        elif out["state"] not in STATES:
-            out["state"] = "preflight"  # where every daemon starts; it writes its state at each change
+        record = Status.of(record, profile=name, state="stopped", pid=None, pppd_pid=None)
+    else:  # a "stopped" that holds the lock: its last word, written just before it lets the lock go
+        state = "stopping" if record.state == "stopped" else record.state
+        record = Status.of(record, profile=name, state=state, pid=pid if pid > 0 else record.pid)
+    out = record.to_json()
     if as_json:
         print(json.dumps(out))
     else:

@@ -5,6 +5,13 @@ a signal, a timer) is an event on one queue; one loop takes them and runs the
 handler the table names for (state, event). Handlers decide with the pure
 recovery policy and act through the System boundary, which tests replace.
 Each state owns at most one timer, set when the state is entered.
+
+The loop never waits on a port, a process or a tool: slow work (the pre-flight,
+a reset, the DNS tools and hooks, pppd's clean-up and the port back in command
+mode) is a worker that posts its result, and a state waits for it (RESTORING
+for the clean-up after pppd). Every attempt has a number; workers post through
+a ``post`` bound to their attempt, and events of an older attempt are dropped.
+docs/supervisor.md draws TABLE (tests/render_supervisor_doc.py writes it).
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from typing import Any, Callable, Protocol
 
 from bg_pppd.daemon.event_queue import EventQueue
 from bg_pppd.daemon.recovery import Decision, Ladder, Policy
+from bg_pppd.daemon.status import Status
 from bg_pppd.link.pppd import LinkInfo, describe_exit, permanent
 from bg_pppd.modem.radio import RADIO_KEYS, summary
 from bg_pppd.profile.model import Profile
-from bg_pppd.util.errors import EXIT_FAILURE, EXIT_OK
+from bg_pppd.util import errors
+from bg_pppd.util.cancel import Cancelled
+from bg_pppd.util.errors import EXIT_FAILURE, EXIT_OK, BgPppdError, NotResponding, SimProblem
 
 log = logging.getLogger("bg_pppd")
 
@@ -30,6 +40,7 @@ class State(Enum):
     CONNECTED = "connected"
     WAITING = "waiting"
     RESETTING = "resetting"
+    RESTORING = "restoring"  # pppd is gone: DNS undone, on_down, the port back in command mode
     STOPPING = "stopping"
     STOPPED = "stopped"
 
@@ -45,6 +56,7 @@ class Ev(Enum):
     RADIO = "radio"
     TIMER = "timer"
     STOP = "stop"
+    CLEANED = "cleaned up"  # the clean-up after pppd is done
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,25 @@ class Failure:
     not_responding: bool = False
 
 
+def failure_of(exc: BaseException, what: str = "pre-flight") -> Failure:
+    """What an exception out of a worker means for recovery (pure: no I/O, no logging)."""
+    if isinstance(exc, Cancelled):
+        return Failure("cancelled")
+    if isinstance(exc, NotResponding):
+        return Failure(str(exc), exc.exit_code, not_responding=True)
+    if isinstance(exc, SimProblem):
+        return Failure(f"SIM: {exc}", exc.exit_code, permanent=exc.permanent)
+    if isinstance(exc, BgPppdError):
+        return Failure(str(exc), exc.exit_code)
+    return Failure(f"{what} error: {exc}")
+
+
 class Job(Protocol):
     def cancel(self) -> None: ...
+    def join(self, timeout: float) -> bool: ...
+
+
+Post = Callable[..., None]  # post(ev, data=None): bound to one attempt
 
 
 class System(Protocol):
@@ -79,10 +108,52 @@ class System(Protocol):
     def start_watch(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> Job: ...
     def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None: ...
     def after_pppd(self) -> None: ...
+    def start_worker(self, name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) -> Job: ...
+
+
+@dataclass(frozen=True)
+class Row:
+    """One transition: the handler (a method name) and the states it may switch to."""
+
+    handler: str
+    targets: frozenset[State] = frozenset()
+
+
+def _row(handler: str, *targets: State) -> Row:
+    return Row(handler, frozenset(targets))
+
+
+_S, _E = State, Ev
+_FAILED = (_S.WAITING, _S.RESETTING, _S.STOPPED)  # where a failed attempt goes (policy, or permanent)
+TABLE: dict[tuple[State, Ev], Row] = {
+    (_S.PREFLIGHT, _E.PREFLIGHT_OK): _row("_dial", _S.DIALING, *_FAILED),
+    (_S.PREFLIGHT, _E.PREFLIGHT_FAILED): _row("_attempt_failed", *_FAILED),
+    (_S.DIALING, _E.PPPD_UP): _row("_connected", _S.CONNECTED),
+    (_S.DIALING, _E.PPPD_EXIT): _row("_dial_failed", _S.RESTORING, _S.STOPPED),
+    (_S.DIALING, _E.TIMER): _row("_dial_stuck"),
+    (_S.CONNECTED, _E.TIMER): _row("_stable"),
+    (_S.CONNECTED, _E.PPPD_EXIT): _row("_link_down", _S.RESTORING),
+    (_S.CONNECTED, _E.LINK_DEAD): _row("_link_dead"),
+    (_S.CONNECTED, _E.RING): _row("_ring"),
+    (_S.CONNECTED, _E.RADIO): _row("_radio"),
+    (_S.RESTORING, _E.CLEANED): _row("_restored", *_FAILED),
+    (_S.WAITING, _E.TIMER): _row("_next_attempt", _S.PREFLIGHT),
+    (_S.RESETTING, _E.RESET_DONE): _row("_reset_done", _S.PREFLIGHT),
+    (_S.STOPPING, _E.PPPD_EXIT): _row("_stopping_pppd_gone", _S.STOPPED),
+    (_S.STOPPING, _E.PREFLIGHT_OK): _row("_stopping_job_done", _S.STOPPED),
+    (_S.STOPPING, _E.PREFLIGHT_FAILED): _row("_stopping_job_done", _S.STOPPED),
+    (_S.STOPPING, _E.RESET_DONE): _row("_stopping_job_done", _S.STOPPED),
+    (_S.STOPPING, _E.TIMER): _row("_stop_kill", _S.STOPPED),
+    **{(s, _E.STOP): _row("_stop", _S.STOPPING, _S.STOPPED)
+       for s in (_S.PREFLIGHT, _S.DIALING, _S.CONNECTED, _S.WAITING, _S.RESETTING, _S.RESTORING)},
+}
+ON_EXIT: dict[State, str] = {_S.CONNECTED: "_left_connected"}  # run whenever the state is left
 
 
 TERMINATE_WAIT = 15.0  # pppd's LCP Terminate-Request handshake, then the disconnect script
 KILL_WAIT = 5.0        # after SIGKILL, for pppd's exit to arrive; then the stop goes on without it
+UP_WAIT = 2.0          # the link-down waits this long for the link-up actions (a DNS tool) to end
+CLEANUP_WAIT = 10.0    # at exit, for the clean-up after pppd (the port back in command mode)
 
 
 def one_line(text: str) -> str:
@@ -97,11 +168,16 @@ class Supervisor:
         r = profile.recovery
         self.policy = Policy(r.dial_attempts, r.retry_wait, tuple(r.reset_waits), r.stable_after)
         self.ladder = ladder or Ladder()
-        self.events: EventQueue[tuple[Ev, Any]] = EventQueue()
+        self.events: EventQueue[tuple[Ev, Any, int | None]] = EventQueue()  # (event, data, attempt)
         self.state = State.STOPPED
         self.since = 0.0
         self.timer_at: float | None = None
         self.job: Job | None = None            # the pre-flight or reset worker, when one runs
+        self.attempt = 0                       # the attempt (pre-flight and dial) events belong to
+        self.up_job: Job | None = None         # the link-up actions (DNS, READY, on_up) while they run
+        self.cleanup: Job | None = None        # the clean-up after pppd while it runs
+        self._then: Callable[[], None] | None = None  # what RESTORING does once the clean-up is done
+        self._allowed: frozenset[State] | None = None  # the targets of the row being dispatched
         self.job_kind = ""                     # "pre-flight" or "reset": what the job is
         self.killed = False                    # SIGKILL sent while stopping
         self.crashed = False                   # a handler raised: the daemon is stopping with exit 1
@@ -117,42 +193,30 @@ class Supervisor:
         self.last_error = self.ladder.last_error
         self.radio: dict[str, Any] = {}        # registration, operator, technology, band, signal
         self.radio_at: float | None = None
-        self._table = self.table()
 
-    # ----- the table -------------------------------------------------------------------------
-
-    def table(self) -> dict[tuple[State, Ev], Callable[[Any], None]]:
-        S, E = State, Ev
-        return {
-            (S.PREFLIGHT, E.PREFLIGHT_OK): self._dial,
-            (S.PREFLIGHT, E.PREFLIGHT_FAILED): self._attempt_failed,
-            (S.DIALING, E.PPPD_UP): self._connected,
-            (S.DIALING, E.PPPD_EXIT): self._dial_failed,
-            (S.DIALING, E.TIMER): self._dial_stuck,
-            (S.CONNECTED, E.TIMER): self._stable,
-            (S.CONNECTED, E.PPPD_EXIT): self._link_down,
-            (S.CONNECTED, E.LINK_DEAD): self._link_dead,
-            (S.CONNECTED, E.RING): self._ring,
-            (S.CONNECTED, E.RADIO): self._radio,
-            (S.WAITING, E.TIMER): self._next_attempt,
-            (S.RESETTING, E.RESET_DONE): self._reset_done,
-            (S.STOPPING, E.PPPD_EXIT): self._stopping_pppd_gone,
-            (S.STOPPING, E.PREFLIGHT_OK): self._stopping_job_done,
-            (S.STOPPING, E.PREFLIGHT_FAILED): self._stopping_job_done,
-            (S.STOPPING, E.RESET_DONE): self._stopping_job_done,
-            (S.STOPPING, E.TIMER): self._stop_kill,
-            **{(s, E.STOP): self._stop for s in (S.PREFLIGHT, S.DIALING, S.CONNECTED, S.WAITING,
-                                                  S.RESETTING)},
-        }
+    TABLE = TABLE
+    ON_EXIT = ON_EXIT
 
     # ----- plumbing --------------------------------------------------------------------------
 
     def post(self, ev: Ev, data: Any = None) -> None:
-        """Thread-safe: the only way workers, pppd and signals reach the state machine."""
-        self.events.put((ev, data))
+        """Thread-safe: signals and tests reach the state machine here (the current attempt)."""
+        self.events.put((ev, data, None))
+
+    def poster(self, attempt: int | None = None) -> Post:
+        """A ``post`` for a worker: its events carry ``attempt`` (default: the current one)."""
+        n = self.attempt if attempt is None else attempt
+
+        def post(ev: Ev, data: Any = None) -> None:
+            self.events.put((ev, data, n))
+        return post
 
     def switch(self, new: State, why: str, timer: float | None = None, level: int = logging.INFO) -> None:
         old = self.state
+        if self._allowed is not None:
+            assert new in self._allowed, f"{old.value} may not switch to {new.value} here"
+        if old is not new and old in self.ON_EXIT:
+            getattr(self, self.ON_EXIT[old])()
         self.state, self.since = new, self.sys.clock()
         self.timer_at = None if timer is None else self.since + timer
         log.log(level, "%s: switch from %s to %s: %s", self.p.name, old.value, new.value, one_line(why))
@@ -174,12 +238,20 @@ class Supervisor:
                 log.exception("%s: cannot %s", self.p.name, what)
             return None
 
-    def dispatch(self, ev: Ev, data: Any = None) -> None:
-        handler = self._table.get((self.state, ev))
-        if handler is None:
+    def dispatch(self, ev: Ev, data: Any = None, attempt: int | None = None) -> None:
+        if attempt is not None and attempt != self.attempt:
+            log.debug("%s: %s of attempt %d dropped: attempt %d runs", self.p.name, ev.value, attempt,
+                      self.attempt)
+            return
+        row = self.TABLE.get((self.state, ev))
+        if row is None:
             log.debug("%s: %s ignored in %s", self.p.name, ev.value, self.state.value)
             return
-        handler(data)
+        self._allowed = row.targets
+        try:
+            getattr(self, row.handler)(data)
+        finally:
+            self._allowed = None
 
     def next_timeout(self) -> float | None:
         if self.timer_at is None:
@@ -219,7 +291,23 @@ class Supervisor:
                     tick()
             except Exception as exc:
                 self._crash(exc)
+        self._wait_cleanup(tick, tick_every)
         return self.exit_code
+
+    def _wait_cleanup(self, tick: Callable[[], None] | None, tick_every: float | None) -> None:
+        """Stopped: the loop has nothing left to answer; give a clean-up still running (the port
+        back in command mode) a bounded join, still ticking the watchdog."""
+        job = self.cleanup
+        if job is None:
+            return
+        end = self.sys.clock() + CLEANUP_WAIT
+        while not job.join(min(tick_every or 1.0, max(0.0, end - self.sys.clock()))):
+            if tick:
+                tick()
+            if self.sys.clock() >= end:
+                log.warning("%s: the clean-up after pppd did not end within %g s; exiting without it",
+                            self.p.name, CLEANUP_WAIT)
+                return
 
     def _crash(self, exc: Exception) -> None:
         self.exit_code = EXIT_FAILURE
@@ -240,6 +328,9 @@ class Supervisor:
 
     def _hard_stop(self) -> None:
         """The handlers cannot be trusted any more: kill pppd, undo what can be undone, stop."""
+        self._allowed = None
+        if self.state in self.ON_EXIT:
+            self._call("leave " + self.state.value, getattr(self, self.ON_EXIT[self.state]))
         if self.pppd_running:
             self._call("kill pppd", lambda: self.sys.stop_pppd(kill=True))
             self.pppd_running = False
@@ -252,24 +343,26 @@ class Supervisor:
         log.info("%s: stopped after an internal error", self.p.name)
         self._status()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
+        """The status record, its times on the System's clock (the effects make them ISO)."""
         nxt = self.policy.reset_allowed_at(self.ladder) if self.ladder.failures else None
-        return {
-            "profile": self.p.name, "state": self.state.value, "since": self.since,
-            "pppd_pid": self.sys.pppd_pid() if self.pppd_running else None,
-            "interface": self.info.interface or None, "local_ip": self.info.local_ip or None,
-            "remote_ip": self.info.remote_ip or None, "dns": list(self.info.dns),
-            "consecutive_failures": self.ladder.failures, "resets": self.ladder.resets,
-            "next_reset_not_before": nxt, "last_error": self.last_error or None,
-            **{k: self.radio.get(k) for k in RADIO_KEYS}, "radio_at": self.radio_at,
-        }
+        return Status(
+            profile=self.p.name, state=self.state.value, since=self.since,
+            pppd_pid=self.sys.pppd_pid() if self.pppd_running else None,
+            interface=self.info.interface or None, local_ip=self.info.local_ip or None,
+            remote_ip=self.info.remote_ip or None, dns=list(self.info.dns),
+            consecutive_failures=self.ladder.failures, resets=self.ladder.resets,
+            next_reset_not_before=nxt, last_error=self.last_error or None,
+            **{k: self.radio.get(k) for k in RADIO_KEYS}, radio_at=self.radio_at,
+        )
 
     # ----- handlers --------------------------------------------------------------------------
 
     def _begin_preflight(self, why: str, level: int = logging.INFO) -> None:
         self.info = LinkInfo()
+        self.attempt += 1  # from here on, what the last attempt's workers post is stale
         self.switch(State.PREFLIGHT, why, level=level)
-        self.job, self.job_kind = self.sys.start_preflight(self.post), "pre-flight"
+        self.job, self.job_kind = self.sys.start_preflight(self.poster()), "pre-flight"
 
     def _dial(self, report: Any) -> None:
         self.job = None
@@ -277,7 +370,7 @@ class Supervisor:
         self.skip_at = False
         r = self.p.recovery
         try:
-            self.sys.start_pppd(self.post, self.info)
+            self.sys.start_pppd(self.poster(), self.info)
         except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
             reason = f"cannot start pppd: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
             log.error("%s: %s", self.p.name, reason)
@@ -300,17 +393,47 @@ class Supervisor:
 
     def _dial_failed(self, code: int) -> None:
         self.pppd_running = False
-        self._after_pppd()
         message = describe_exit(code, self.info)
         fix = permanent(code, self.info)  # a missing PPP port is a failed attempt, not an option error
         if fix:
             self.last_error = message
-            self._finish(2 if code == 2 else 20, f"cannot continue: {message}; {fix}")
+            self._start_cleanup()  # an end, not a wait: the clean-up gets its bounded join at exit
+            exit_status = errors.EXIT_PROFILE if code == 2 else errors.EXIT_PPPD_UNUSABLE  # pppd 2: options
+            self._finish(exit_status, f"cannot continue: {message}; {fix}")
             return
-        self._attempt_failed(Failure(message))
+        self._restore(f"pppd exited: {message}", lambda: self._attempt_failed(Failure(message)))
 
-    def _after_pppd(self) -> None:
-        self._call("clean up after pppd", self.sys.after_pppd)
+    def _start_cleanup(self) -> None:
+        """pppd is gone: a worker undoes the link (DNS, on_down) if it was up, then cleans up after
+        pppd (its pid file, the relay, the port back in command mode). Posts CLEANED."""
+        info, was_up, up_job = self.info, self.link_is_up, self.up_job
+        self.link_is_up, self.up_job = False, None
+
+        def body() -> None:
+            if was_up:
+                if up_job is not None and not up_job.join(UP_WAIT):
+                    log.warning("%s: the link-up actions (DNS, on_up) still run after %g s; undoing anyway",
+                                self.p.name, UP_WAIT)
+                self._call("run the link-down actions (DNS, on_down)", lambda: self.sys.link_down(info))
+            self._call("clean up after pppd", self.sys.after_pppd)
+        post = self.poster()
+        self.cleanup = self._call("start the clean-up after pppd", lambda: self.sys.start_worker(
+            "cleanup", body, lambda _r: post(Ev.CLEANED)))
+        if self.cleanup is None:  # no thread: do it here rather than not at all
+            body()
+            post(Ev.CLEANED)
+
+    def _restore(self, why: str, then: Callable[[], None]) -> None:
+        """Wait in RESTORING for the clean-up, then ``then`` (the policy's decision)."""
+        self._start_cleanup()
+        self._then = then
+        self.switch(State.RESTORING, why, level=logging.DEBUG)
+
+    def _restored(self, _data: Any) -> None:
+        self.cleanup = None
+        then, self._then = self._then, None
+        if then is not None:
+            then()
 
     def _dial_stuck(self, _data: Any) -> None:
         log.warning("%s: pppd did not bring IP up in time; ending it", self.p.name)
@@ -321,8 +444,10 @@ class Supervisor:
         self.up_since = self.sys.clock()
         self.dead_reason = ""
         self.link_is_up = True
-        self._call("run the link-up actions (DNS, on_up)", lambda: self.sys.link_up(info))
-        self.watch = self._call("start watching the link", lambda: self.sys.start_watch(self.post, info))
+        self.up_job = self._call("start the link-up actions", lambda: self.sys.start_worker(
+            "link-up", lambda: self._call("run the link-up actions (DNS, on_up)", lambda: self.sys.link_up(info)),
+            None))
+        self.watch = self._call("start watching the link", lambda: self.sys.start_watch(self.poster(), info))
         self.switch(State.CONNECTED, f"IP up on {info.interface}: {info.local_ip} peer {info.remote_ip}",
                     timer=self.policy.stable_wait)
 
@@ -369,14 +494,15 @@ class Supervisor:
             log.info("%s: radio: %s", self.p.name, summary(self.radio))
         self._status()
 
-    def _stop_watch(self) -> None:
+    def _left_connected(self) -> None:
+        """CONNECTED's on-exit action, whichever way the link ends: stop watching it."""
         watch, self.watch = self.watch, None
         if watch is not None:
             self._call("stop watching the link", watch.cancel)
 
     def _went_down(self) -> None:
-        """IP is gone: undo DNS, run on_down; once per link, whichever way it ended."""
-        self._stop_watch()
+        """The machine stops with the link still counted up (pppd abandoned, a crash): undo DNS and
+        run on_down here, once; every other link-down does it in the clean-up worker."""
         if self.link_is_up:
             self.link_is_up = False
             self._call("run the link-down actions (DNS, on_down)", lambda: self.sys.link_down(self.info))
@@ -384,11 +510,9 @@ class Supervisor:
     def _link_down(self, code: int) -> None:
         self.pppd_running = False
         message = self.dead_reason or describe_exit(code, self.info)
-        self._went_down()
-        self._after_pppd()
         self.last_error = message
         decision = self.policy.link_down(self.ladder, self.sys.clock(), self.up_since or 0.0, message)
-        self._decide(decision, message)
+        self._restore(f"link down: {message}", lambda: self._decide(decision, message))
 
     def _decide(self, decision: Decision, cause: str = "") -> None:
         """Act on the policy; the log line says why the attempt failed, not only that it did."""
@@ -400,7 +524,7 @@ class Supervisor:
         if decision.action == "reset":
             self._call("run on_reset", self.sys.reset_hook)
             self.switch(State.RESETTING, why + (" (module not answering: no AT reset)" if self.skip_at else ""))
-            self.job, self.job_kind = self.sys.start_reset(self.skip_at, self.post), "reset"
+            self.job, self.job_kind = self.sys.start_reset(self.skip_at, self.poster()), "reset"
             return
         self.switch(State.WAITING, f"{why}; next attempt in {max(0.0, decision.at - now):.1f} s",
                     timer=max(0.0, decision.at - now))
@@ -424,10 +548,12 @@ class Supervisor:
             self._begin_preflight(decision.reason)
 
     def _stop(self, why: str) -> None:
-        self._stop_watch()
+        self._then = None  # RESTORING's decision: the clean-up runs on, its join is at exit
         if self.job is not None:
             job = self.job
             self._call(f"cancel the {self.job_kind}", job.cancel)  # a cancelled job still reports once
+        if self.state in self.ON_EXIT:  # the watchers first: a hangup of theirs must not cross the stop
+            getattr(self, self.ON_EXIT[self.state])()
         self.killed = False
         if self.pppd_running:
             self.sys.stop_pppd(kill=False)  # SIGTERM: pppd sends LCP Terminate-Request
@@ -436,8 +562,7 @@ class Supervisor:
 
     def _stopping_pppd_gone(self, _code: int) -> None:
         self.pppd_running = False
-        self._went_down()
-        self._after_pppd()
+        self._start_cleanup()  # joined, bounded, when the loop has ended
         self._maybe_stopped()
 
     def _stopping_job_done(self, _result: Any) -> None:

@@ -7,23 +7,16 @@ virtual module's reset line in tests: ``python3 -m bg_pppd.emulator.control SOCK
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from typing import Any
 
+from bg_pppd.modem.control_lines import control_call
+
 
 def call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf or b"{}")
+    """One request, one reply: the wire format is the daemon's client's (modem.control_lines),
+    which may not import the emulator; the emulator imports it instead."""
+    return control_call(path, op, timeout, **args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 The emulator needs precise timers (guard times, boot silences) and several
 file descriptors; asyncio would do, but this keeps the model synchronous and
-lets tests call into a running emulator from their own thread.
+lets tests call into a running emulator from their own thread. The clock is
+injected: the timers (``TimerQueue``) run as well on a virtual clock, without
+the selector, which is how the model's unit tests drive them.
 """
 
 from __future__ import annotations
@@ -24,11 +26,35 @@ class TimerHandle:
         self.cancelled = True
 
 
-class Loop:
-    def __init__(self) -> None:
-        self.sel = selectors.DefaultSelector()
+class TimerQueue:
+    """Timers on an injected clock, apart from any I/O, so a virtual clock can drive the model."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._seq = itertools.count()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> TimerHandle:
+        handle = TimerHandle(self.clock() + max(0.0, delay), fn)
+        heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
+        return handle
+
+    def next_due(self) -> float | None:
+        """When the earliest timer is due (cancelled ones count: they are dropped when due)."""
+        return self._timers[0][0] if self._timers else None
+
+    def run_due(self, now: float) -> None:
+        """Run every timer due by ``now``, earliest first (ties in the order they were set)."""
+        while self._timers and self._timers[0][0] <= now:
+            _, _, handle = heapq.heappop(self._timers)
+            if not handle.cancelled:
+                handle.fn()
+
+
+class Loop:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.timers = TimerQueue(clock)
         self._calls: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
@@ -38,14 +64,11 @@ class Loop:
         self._stopping = False
         self.thread: threading.Thread | None = None
 
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
+    def now(self) -> float:
+        return self.timers.clock()
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> TimerHandle:
-        handle = TimerHandle(self.now() + max(0.0, delay), fn)
-        heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
-        return handle
+        return self.timers.call_later(delay, fn)
 
     def post(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the loop's thread (safe from any thread)."""
@@ -112,16 +135,13 @@ class Loop:
                 calls, self._calls = self._calls, []
             for fn in calls:
                 fn()
-            now = self.now()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, handle = heapq.heappop(self._timers)
-                if not handle.cancelled:
-                    handle.fn()
+            self.timers.run_due(self.now())
             if self._stopping:
                 break
             timeout = None
-            if self._timers:
-                timeout = max(0.0, self._timers[0][0] - self.now())
+            due = self.timers.next_due()
+            if due is not None:
+                timeout = max(0.0, due - self.now())
             with self._lock:
                 if self._calls:
                     timeout = 0

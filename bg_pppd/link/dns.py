@@ -21,26 +21,26 @@ from pathlib import Path
 from typing import Any
 
 from bg_pppd.link.pppd import valid_interface
+from bg_pppd.util import commands
 from bg_pppd.util import safe_files as atomic
 from bg_pppd.util.programs import find
 
 log = logging.getLogger("bg_pppd")
 
 
-def _run(profile: str, argv: list[str], stdin: str | None = None) -> None:
-    import subprocess  # only DNS modes that run a tool need it
+TOOL_TIMEOUT = 15.0  # seconds for one resolvconf or resolvectl call
 
+
+def _run(profile: str, argv: list[str], stdin: str | None = None) -> None:
     tool = find(argv[0])
     if not tool:
         log.error("%s: dns: %s is not installed; DNS servers not applied", profile, argv[0])
         return
-    try:
-        result = subprocess.run([tool, *argv[1:]], input=stdin or "", capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:  # ValueError: undecodable output
-        log.error("%s: dns: %s failed: %s", profile, argv[0], exc)
-        return
-    if result.returncode:
-        log.error("%s: dns: %s exited %d %s", profile, argv[0], result.returncode, result.stderr.strip())
+    done = commands.run([tool, *argv[1:]], timeout=TOOL_TIMEOUT, stdin=stdin or "")
+    if done.exit_code is None:
+        log.error("%s: dns: %s failed: %s", profile, argv[0], done.error)
+    elif done.exit_code:
+        log.error("%s: dns: %s exited %d %s", profile, argv[0], done.exit_code, done.stderr.strip())
 
 
 MAX_BACKUP_BYTES = 4 * 1024 * 1024  # a backup holds the file's bytes (base64)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
 
 from bg_pppd.link.pppd import LinkInfo
 from bg_pppd.profile.model import COMMAND_CWD
+from bg_pppd.util import commands
+from bg_pppd.util.worker import Worker
 
 log = logging.getLogger("bg_pppd")
 
@@ -26,31 +27,22 @@ def environment(profile: str, event: str, info: LinkInfo | None,
 
 
 def run(argv: Sequence[str], profile: str, event: str, info: LinkInfo | None,
-        timeout: float, extra: Mapping[str, str] | None = None) -> threading.Thread | None:
+        timeout: float, extra: Mapping[str, str] | None = None) -> Worker | None:
     """Start the hook in its own thread; ``extra`` adds event-specific variables (BG_PPPD_URCS)."""
     if not argv:
         return None
-    import subprocess  # not on the way to the first dial: only profiles with hooks need it
 
     def go() -> None:
-        try:
-            # in COMMAND_CWD, where the profile check resolved its relative arguments
-            result = subprocess.run(list(argv), env=environment(profile, event, info, extra), timeout=timeout,
-                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=COMMAND_CWD)
-        except subprocess.TimeoutExpired:
+        # in COMMAND_CWD, where the profile check resolved its relative arguments; stdin empty
+        done = commands.run(argv, timeout, env=environment(profile, event, info, extra), cwd=COMMAND_CWD)
+        if done.timed_out:
             log.warning("%s: hook on_%s timed out after %g s: %s", profile, event, timeout, argv[0])
-            return
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in an argument or the environment
-            log.warning("%s: hook on_%s cannot run %s: %s", profile, event, argv[0],
-                        getattr(exc, "strerror", None) or exc)
-            return
-        if result.returncode:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-            log.warning("%s: hook on_%s exited %d %s", profile, event, result.returncode, tail[0])
-    thread = threading.Thread(target=go, name=f"hook-{event}", daemon=True)
+        elif done.exit_code is None:  # missing, not executable, a NUL in an argument or the environment
+            log.warning("%s: hook on_%s cannot run %s: %s", profile, event, argv[0], done.error)
+        elif done.exit_code:
+            log.warning("%s: hook on_%s exited %d %s", profile, event, done.exit_code, done.last_line())
     try:
-        thread.start()
+        return Worker(f"hook-{event}", lambda _w: go())
     except RuntimeError as exc:  # no thread to spare: the hook is skipped, the link goes on
         log.warning("%s: hook on_%s not run: %s", profile, event, exc)
         return None
-    return thread

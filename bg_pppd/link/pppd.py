@@ -1,17 +1,20 @@
-"""pppd as a child process: spawn it through ``sh``, read its log, know why it ended.
+"""pppd as a child process: spawn it, read its log, know why it ended, tell when IP is up.
 
-Only the part of the ``sh`` API that behaves the same in sh 1.14 (Debian 12)
-and sh 2.x is used: Command(), _bg, _out (a file descriptor), _err_to_out,
-_ok_code, _new_session, _bg_exc, .pid, .signal(), .wait(), .exit_code.
+pppd is the one long-lived, supervised child: a ``subprocess.Popen`` in its own
+session, its output on a pipe that one thread reads with blocking reads, another
+thread in ``wait()``; signals by ``send_signal``. (``sh`` runs the short commands:
+util/commands.py.)
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bg_pppd.util.programs import find
 
@@ -97,7 +100,7 @@ def _address(text: str, version: int) -> str | None:
 def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = None) -> bool:
     """Update ``info`` from one pppd log line; True when the line brought IP up.
 
-    These are claims: system.py has the kernel confirm them before the link counts as up.
+    These are claims: IpUp has the kernel confirm them before the link counts as up.
     ``named``: whether pppd has named its interface yet (its link pid file). Before it has,
     the connect script runs, and a line that looks like a fact is chat's (with ppp.debug,
     its echo of the module's bytes, whole lines included): its facts are not taken, and
@@ -288,22 +291,99 @@ def kernel_disagrees(info: LinkInfo, linkname: str = "", pid: int | None = None)
     return ""
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")  # never into the journal as they are
+
+
+class IpUp:
+    """pppd's log lines into ``info``, and ``on_up`` once, when pppd's IP-up burst is over and
+    the kernel backs it.
+
+    pppd prints the addresses, then the primary and secondary DNS server, in one burst: the
+    link is reported up once the burst is over, so that status, DNS and on_up see all of it.
+    The secondary is pppd's last line; after the primary another may still come. A claim
+    the kernel does not back came from text the module controls: it is logged once and the
+    watch waits for pppd's own lines. ``timer`` makes the settling delays (threading.Timer).
+    """
+
+    def __init__(self, profile: str, info: LinkInfo, linkname: str, use_peer_dns: bool,
+                 on_up: Callable[[LinkInfo], None], log: logging.Logger,
+                 timer: Callable[[float, Callable[[], None]], Any] = threading.Timer):
+        self.profile, self.info, self.linkname, self.use_peer_dns = profile, info, linkname, use_peer_dns
+        self.on_up, self.log, self.timer = on_up, log, timer
+        self.pid: int | None = None  # pppd's, once spawned: lines may come before we know it
+        self.posted = threading.Event()
+        self._pending: Any = None
+        self._named = ""  # the interface pppd named in its link pid file, once it has
+        self._rejected: set[tuple[str, str, str]] = set()
+
+    def spawned(self, pid: int) -> None:
+        self.pid = pid
+
+    def named(self) -> bool:
+        """Whether pppd has named its interface (its link pid file); before, lines are chat's."""
+        if not self._named and self.pid is not None:
+            self._named = pppd_interface(self.linkname, self.pid) or ""
+        return bool(self._named)
+
+    def line(self, line: str) -> None:
+        """One line of pppd's output (its log)."""
+        if not line.strip():
+            return
+        info = self.info
+        self.log.info("%s: pppd: %s", self.profile, _UNPRINTABLE.sub("?", line))
+        before = (info.interface, info.local_ip, info.remote_ip, len(info.dns))
+        spoofed = info.untrusted
+        came_up = parse_line(info, line, self.named)
+        if info.untrusted and not spoofed:  # once per pppd: the module speaks for pppd
+            self.log.warning("%s: pppd's log shows %r before pppd named its interface: the module's text "
+                             "(the connect script's echo), not pppd's; not trusted", self.profile,
+                             _UNPRINTABLE.sub("?", info.untrusted))
+        if self.posted.is_set() or not info.up:
+            return
+        if len(info.dns) > before[3]:
+            self._settle(0.0 if line.startswith("secondary") else 0.05)
+        elif came_up or before != (info.interface, info.local_ip, info.remote_ip, len(info.dns)):
+            self._settle(0.5 if self.use_peer_dns else 0.0)
+
+    def _settle(self, delay: float) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = self.timer(delay, self._post_up)
+        self._pending.daemon = True
+        self._pending.start()
+
+    def _post_up(self) -> None:
+        info = self.info
+        if self.posted.is_set() or not info.up or self.pid is None:
+            return
+        why = kernel_disagrees(info, self.linkname, self.pid)
+        if why:
+            claim = (info.interface, info.local_ip, info.remote_ip)
+            if claim not in self._rejected:
+                self._rejected.add(claim)
+                self.log.warning("%s: pppd's log claims IP up on %s (%s peer %s), but the kernel disagrees: "
+                                 "%s; not trusted", self.profile, *claim, why)
+            return
+        self.posted.set()
+        self.on_up(info)
+
+
 class PppdProcess:
-    """One pppd run. Callbacks arrive on sh's threads; they only post events."""
+    """One pppd run. Callbacks arrive on its two threads (log, wait); they only post events."""
 
     def __init__(self, peer: str, on_line: Callable[[str], None], on_exit: Callable[[int], None],
                  extra: list[str] | None = None, pppd: str | None = None):
-        import sh  # imported late: only `up` needs it
+        import subprocess  # imported late: only `up` needs it
 
         self.on_exit, self.on_line = on_exit, on_line
         args = ["file", peer, "nodetach", *(extra or [])]
-        # pppd's output goes to a pipe we read with blocking reads: sh's own output
-        # threads would poll, and an idle supervisor must not wake up
+        # pppd's output (stderr too) goes to a pipe we read with blocking reads: an idle
+        # supervisor must not wake up. Its own session: a signal to ours is not its, and
+        # its tty (the modem) can become its controlling terminal.
         read_fd, write_fd = os.pipe()
         try:
-            self.proc = sh.Command(pppd or find_pppd())(
-                *args, _bg=True, _bg_exc=False, _out=write_fd, _err_to_out=True, _new_session=True,
-                _ok_code=list(range(256)))
+            self.proc = subprocess.Popen([pppd or find_pppd(), *args], stdin=subprocess.DEVNULL, stdout=write_fd,
+                                         stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         except BaseException:
             os.close(read_fd)
             raise
@@ -329,15 +409,10 @@ class PppdProcess:
                 self.on_line(line.rstrip("\n"))
 
     def _wait(self) -> None:
-        import sh
-
-        try:
-            self.proc.wait()
-        except sh.ErrorReturnCode:
-            pass  # killed by a signal: exit_code is negative
+        code = self.proc.wait()  # negative: killed by that signal
         self._reader.join(5)  # the last lines (why it ended) before the exit event
-        self.exit_code = self.proc.exit_code
-        self.on_exit(self.exit_code if self.exit_code is not None else 1)
+        self.exit_code = code
+        self.on_exit(code)
 
     def terminate(self) -> None:
         """SIGTERM: pppd sends LCP Terminate-Request, runs the disconnect script, exits."""
@@ -353,8 +428,8 @@ class PppdProcess:
     def _signal(self, sig: int) -> None:
         if self.exit_code is None:
             try:
-                self.proc.signal(sig)
-            except (ProcessLookupError, OSError):
+                self.proc.send_signal(sig)  # nothing once Popen has reaped it: never another pid
+            except OSError:  # ProcessLookupError among them
                 pass
 
     def join(self, timeout: float | None = None) -> bool:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import errno
 import math
 import socket
-import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from bg_pppd.link.pppd import valid_interface
 from bg_pppd.profile.probe_target import parse_target
+from bg_pppd.util import commands
 from bg_pppd.util.programs import find
+from bg_pppd.util.worker import Worker
 
 DAY = 86400.0
 PING_PAYLOAD = 16  # bytes of ICMP payload: enough to match the reply, cheap on the air
@@ -64,12 +64,11 @@ def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:
         args = [ping, "-c", "1", "-s", str(PING_PAYLOAD), "-W", str(max(1, math.ceil(timeout)))]
         if interface:
             args += ["-I", interface]
-        try:  # "--": the host is never an option (iputils and busybox ping both take it)
-            result = subprocess.run([*args, "--", host], capture_output=True, timeout=timeout + 2,
-                                    stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return False, f"ping: {exc}"
-        return result.returncode == 0, "no echo reply"
+        # "--": the host is never an option (iputils and busybox ping both take it)
+        done = commands.run([*args, "--", host], timeout=timeout + 2)
+        if done.exit_code is None:
+            return False, f"ping: {done.error}"
+        return done.ok, "no echo reply"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -111,18 +110,19 @@ class Prober:
         if self.interval > interval:
             log(f"probe every {self.interval:g} s instead of {interval:g} s: a probe costs about "
                 f"{probe_cost(target)} bytes, the budget is {budget} bytes a day")
-        self.cancelled = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="probe", daemon=True)
-        self.thread.start()
+        # a ping in flight when cancelled reports nothing: what it tells goes through the worker
+        self.worker = Worker("probe", lambda _w: self._run(), post=lambda tell, *args: tell(*args), start=False)
+        self.cancelled, self.thread = self.worker.cancelled, self.worker.thread
+        self.worker.start()
 
     def cancel(self) -> None:
-        self.cancelled.set()
+        self.worker.cancel()
 
     def _run(self) -> None:
         target, interface, failures, timeout = self.args
         misses = 0
         seen = self.received(interface)
-        while not self.cancelled.wait(self.interval):
+        while self.worker.wait(self.interval) != "cancel":
             now = self.received(interface)
             if self.when_idle and now is not None and seen is not None and now > seen:
                 seen, misses = now, 0  # traffic arrived since the last look: packets pass
@@ -134,7 +134,7 @@ class Prober:
                 misses = 0
                 continue
             misses += 1
-            self.log(f"probe {target} failed ({misses}/{failures}): {why}")
+            self.worker.post(self.log, f"probe {target} failed ({misses}/{failures}): {why}")
             if misses >= failures:
-                self.dead(f"probe: {target} unreachable {failures} times in a row ({why})")
+                self.worker.post(self.dead, f"probe: {target} unreachable {failures} times in a row ({why})")
                 return

@@ -9,7 +9,7 @@ switches to command mode, the queries run (and the URCs the module held back
 since its RI pulse are read), and ``ATO`` resumes PPP. A module that cannot go
 back to data mode means the link is dead.
 
-Both threads sleep in select() between rounds (no polling) and wake at once
+Both are Workers (util.worker): they sleep in select() between rounds (no polling) and wake at once
 on cancel. A failing port (the module rebooting) is logged once per kind of
 failure and tried again each interval.
 """
@@ -17,8 +17,6 @@ failure and tried again each interval.
 from __future__ import annotations
 
 import contextlib
-import os
-import select
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from bg_pppd.modem import radio
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 from bg_pppd.modem.serial_port import open_port
 from bg_pppd.profile.model import Profile
+from bg_pppd.util.worker import Worker
 
 QUERY_TIMEOUT = 10.0  # one status query; a module that needs longer is busy, not answering
 URC_WAIT = 0.3        # after command mode is entered, the module reports what it held back
@@ -42,50 +41,38 @@ def ring_urcs(urcs: list[str]) -> list[str]:
     return [u for u in urcs if u.startswith(radio.RING_URCS)]
 
 
-class _Worker:
-    """A thread that sleeps between rounds; cancel() and poke() wake it."""
+class _Monitor:
+    """A Worker that sleeps between rounds; cancel() and poke() wake it (util.worker)."""
 
     def __init__(self, profile: Profile, log: Callable[[str], None], name: str):
         self.p, self.log = profile, log
         self.interval = profile.monitor.interval
         self.names = radio.registration_commands(profile.network.technologies)
         self.timeout = min(QUERY_TIMEOUT, profile.recovery.at_timeout)
-        self.cancelled = threading.Event()
         self._failing = ""
-        self._wake_r, self._wake_w = os.pipe()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self.thread.start()
+        # what it tells (radio, URCs, a dead link) goes through the worker: nothing after cancel
+        self.worker = Worker(name, lambda _w: self.run(), post=lambda tell, *args: tell(*args), start=False)
+        self.cancelled = self.worker.cancelled
+        self.thread = self.worker.thread
+        self.worker.start()
 
     def cancel(self) -> None:
-        self.cancelled.set()
-        self.poke()
+        self.worker.cancel()
 
     def poke(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        self.worker.poke()
 
     def _wait(self, seconds: float | None, fd: int | None = None) -> str:
-        """Sleep up to ``seconds`` (None: until poked); 'data' (fd readable), 'poke' or 'timeout'."""
-        fds = [self._wake_r] + ([fd] if fd is not None else [])
-        ready, _, _ = select.select(fds, [], [], None if seconds is None else max(0.0, seconds))
-        if self._wake_r in ready:
-            os.read(self._wake_r, 64)
-            return "poke"
-        return "data" if ready else "timeout"
+        """Sleep up to ``seconds`` (None: until poked); 'data' (fd readable), 'poke'/'cancel' or 'timeout'."""
+        return self.worker.wait(seconds, *([fd] if fd is not None else []))
+
+    def _tell(self, tell: Callable[..., None], *args: Any) -> None:
+        self.worker.post(tell, *args)
 
     def _failed(self, exc: Exception) -> None:
         if str(exc) != self._failing:
             self._failing = str(exc)
             self.log(f"monitor: {exc}")
-
-    def _main(self) -> None:
-        try:
-            self.run()
-        finally:
-            os.close(self._wake_r)
-            os.close(self._wake_w)
 
     def run(self) -> None:
         raise NotImplementedError
@@ -94,7 +81,7 @@ class _Worker:
         return radio.read_radio(lambda c, prefix: at.command(c, info_prefix=prefix), self.names)
 
 
-class AtPortMonitor(_Worker):
+class AtPortMonitor(_Monitor):
     def __init__(self, profile: Profile, on_radio: Radio, on_urcs: Urcs, log: Callable[[str], None],
                  opener: Callable[..., Any] = open_port):
         self.on_radio, self.on_urcs, self.opener = on_radio, on_urcs, opener
@@ -114,7 +101,7 @@ class AtPortMonitor(_Worker):
             at = AtChannel(ser, timeout=self.timeout)
             fd = ser.fileno()
             while not self.cancelled.is_set():
-                self.on_radio(self.query(at))
+                self._tell(self.on_radio, self.query(at))
                 self._failing = ""
                 self._hand_on(at.take_urcs())
                 deadline = at.clock() + self.interval
@@ -129,10 +116,10 @@ class AtPortMonitor(_Worker):
     def _hand_on(self, urcs: list[str]) -> None:
         events = ring_urcs(urcs)
         if events:
-            self.on_urcs(events)
+            self._tell(self.on_urcs, events)
 
 
-class EscapeMonitor(_Worker):
+class EscapeMonitor(_Monitor):
     """Rounds every ``interval`` (with ``escape``) and after each RI pulse (with ``read_urcs``)."""
 
     def __init__(self, profile: Profile, relay: Any, on_radio: Radio, on_urcs: Urcs,
@@ -197,17 +184,17 @@ class EscapeMonitor(_Worker):
                         self._failed(exc)
                 urcs += ring_urcs(at.take_urcs())
         except LinkLost as exc:
-            self.dead(str(exc))
+            self._tell(self.dead, str(exc))
             return False
         except AtTimeout as exc:  # ATO unanswered: neither command nor data mode works
-            self.dead(f"the module stopped answering in command mode: {exc}")
+            self._tell(self.dead, f"the module stopped answering in command mode: {exc}")
             return False
         except (PortGone, OSError) as exc:
             self._failed(exc)
             return True
         self._failing = ""
         if found:
-            self.on_radio(found)
+            self._tell(self.on_radio, found)
         if urcs or urcs_wanted:  # a ring round reports even nothing: on_ring still runs
-            self.on_urcs(urcs)
+            self._tell(self.on_urcs, urcs)
         return True

@@ -5,14 +5,13 @@ with 1 s of silence either side, the AT commands, then ``ATO``. pppd's line
 discipline owns the tty it runs on, so pppd gets a pty instead and this relay
 copies bytes between the pty and the module's port. While the relay is paused
 nothing reaches the port (the guard time's silence) and what pppd sends waits
-in the pty until ``ATO`` resumes the link. One thread, blocked in select().
+in the pty until ``ATO`` resumes the link. One Worker (util.worker), blocked in select().
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import select
 import threading
 import tty
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from bg_pppd.modem.at_channel import AtChannel
 from bg_pppd.modem.serial_port import open_port
 from bg_pppd.profile.model import Profile
 from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.worker import Worker
 
 CHUNK = 4096
 
@@ -34,17 +34,16 @@ class Relay:
         self.master, self._slave = os.openpty()  # we keep the slave open: pppd's close is no hangup
         tty.setraw(self._slave)
         atomic.symlink(os.ttyname(self._slave), link)
-        self._wake_r, self._wake_w = os.pipe()
-        self._fds: tuple[int, ...] = (self._slave, self._wake_r, self._wake_w)
+        self._fds: tuple[int, ...] = (self._slave,)
         self._pause = threading.Event()
         self._paused = threading.Event()
         self._stop = False
-        self.thread = threading.Thread(target=self._run, name="relay", daemon=True)
-        self.thread.start()
+        self.worker = Worker("relay", lambda _w: self._run(), start=False)  # its wake pipe is the worker's
+        self.thread = self.worker.thread
+        self.worker.start()
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
+        self.worker.poke()
 
     def _run(self) -> None:
         port = self.serial.fileno()
@@ -52,13 +51,10 @@ class Relay:
             while not self._stop:
                 if self._pause.is_set():
                     self._paused.set()
-                    select.select([self._wake_r], [], [])
-                    os.read(self._wake_r, 64)
+                    self.worker.wait(None)
                     continue
                 self._paused.clear()
-                ready, _, _ = select.select([self.master, port, self._wake_r], [], [])
-                if self._wake_r in ready:
-                    os.read(self._wake_r, 64)
+                ready = self.worker.ready(None, self.master, port)
                 if self._pause.is_set():
                     continue
                 if port in ready:
@@ -113,8 +109,8 @@ class Relay:
     def close(self) -> None:
         self._stop = True
         self._pause.clear()
-        self._wake()
-        self.thread.join(2)
+        self.worker.cancel()
+        self.worker.join(2)
         with contextlib.suppress(FileNotFoundError):
             self.link.unlink()
         self._close_master()

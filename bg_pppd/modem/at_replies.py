@@ -22,8 +22,12 @@ CME_CODES = {
     "sim wrong": 15, "incorrect password": 16, "sim pin2 required": 17, "sim puk2 required": 18,
     "no network service": 30, "network timeout": 31, "incorrect parameters": 50, "unknown": 100,
 }
-REG_STAT = {0: "not registered", 1: "registered (home)", 2: "searching", 3: "registration denied",
-            4: "unknown", 5: "registered (roaming)"}
+# The registration vocabulary: one word for each <stat> of +CREG/+CGREG/+CEREG (3GPP TS 27.007
+# 7.2), used alike by the pre-flight's report, the radio monitor, `check` and `status`.
+NOT_REGISTERED, HOME, SEARCHING, DENIED, UNKNOWN, ROAMING = (
+    "not registered", "home", "searching", "denied", "unknown", "roaming")
+REGISTRATION = {0: NOT_REGISTERED, 1: HOME, 2: SEARCHING, 3: DENIED, 4: UNKNOWN, 5: ROAMING}
+REGISTERED = (HOME, ROAMING)
 ACT_NAMES = {0: "GSM", 3: "EGPRS", 7: "LTE", 8: "LTE Cat-M1", 9: "NB-IoT"}
 
 
@@ -65,12 +69,24 @@ class Registration:
     act: int | None = None
 
     @property
+    def word(self) -> str:
+        """The registration vocabulary's word: ``home``, ``roaming``, ``denied``, ..."""
+        return REGISTRATION.get(self.stat, f"state {self.stat}")
+
+    @property
     def registered(self) -> bool:
-        return self.stat in (1, 5)
+        return self.word in REGISTERED
+
+    @property
+    def denied(self) -> bool:
+        return self.word == DENIED
 
     @property
     def text(self) -> str:
-        return REG_STAT.get(self.stat, f"state {self.stat}")
+        """For a log line: ``registered (home)``, ``registration denied``, ``searching``."""
+        if self.registered:
+            return f"registered ({self.word})"
+        return "registration denied" if self.denied else self.word
 
 
 def parse_reg(line: str, name: str = "+CEREG") -> Registration | None:

@@ -2,7 +2,14 @@
 
 A real UART or USB port has them through pyserial; a pseudo-terminal has
 none, so the emulator simulates them on a control socket next to its link
-(``<port>.control``) and the same code paths run in tests.
+(``<port>.control``) and the same code paths run in tests. The profile says
+which (``modem.line_backend``: ``serial``, the default, or ``emulator``):
+nothing here guesses from what lies beside the port, so a root daemon never
+takes a socket someone put next to its device for its modem's lines.
+
+The emulator's control protocol is one JSON object a line each way over a
+Unix socket; its client call is here (``control_call``), so the production
+code never imports the emulator.
 """
 
 from __future__ import annotations
@@ -12,7 +19,35 @@ import json
 import os
 import termios
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
+
+BACKENDS = ("serial", "emulator")
+
+
+def control_path(port: str) -> str:
+    """Where the emulator's control socket for link ``port`` is."""
+    return f"{port}.control"
+
+
+def control_call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
+    """One request to the emulator's control socket, one reply; OSError when it cannot be had."""
+    import socket  # only the emulator's lines are a socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n") and len(buf) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+    try:
+        reply = json.loads(buf or b"{}")
+    except ValueError as exc:
+        raise OSError(f"{path}: not the emulator's reply ({exc})") from None
+    return reply if isinstance(reply, dict) else {}
 
 
 class Lines(Protocol):
@@ -21,15 +56,20 @@ class Lines(Protocol):
     def ri(self) -> bool | None: ...
 
 
-def watch_port(port: str) -> Iterator[dict[str, bool]]:
+def _backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"no control-line backend {backend!r} (one of {', '.join(BACKENDS)})")
+    return backend
+
+
+def watch_port(port: str, backend: str = "serial") -> Iterator[dict[str, bool]]:
     """Block until DCD or RI change, then yield both; ends when the port cannot tell.
 
     The emulator's control socket pushes changes; a real serial port blocks in
     TIOCMIWAIT. Neither polls, so a connected supervisor stays asleep.
     """
-    control = f"{port}.control"
-    if os.path.exists(control):
-        yield from _watch_emulator(control)
+    if _backend(backend) == "emulator":
+        yield from _watch_emulator(control_path(port))
     else:
         yield from _watch_serial(port)
 
@@ -105,10 +145,8 @@ class EmulatorLines:
     def __init__(self, socket_path: str):
         self.path = socket_path
 
-    def _call(self, op: str, **args) -> dict:
-        from bg_pppd.emulator.control import call
-
-        return call(self.path, op, **args)
+    def _call(self, op: str, **args: Any) -> dict[str, Any]:
+        return control_call(self.path, op, **args)
 
     def set_dtr(self, asserted: bool) -> None:
         self._call("dtr", value=asserted)
@@ -120,9 +158,9 @@ class EmulatorLines:
         return bool(self._call("status").get("ri"))
 
 
-def for_port(port: str, serial=None) -> Lines:
-    """Simulated lines when the port is the emulator's link, pyserial's otherwise."""
-    control = f"{port}.control"
-    if os.path.exists(control):
-        return EmulatorLines(control)
+def for_port(port: str, serial=None, backend: str = "serial") -> Lines:
+    """The lines of ``port`` by the profile's backend: the emulator's simulated ones, or
+    pyserial's on the open ``serial`` (none without it)."""
+    if _backend(backend) == "emulator":
+        return EmulatorLines(control_path(port))
     return SerialLines(serial) if serial is not None else NoLines()

@@ -22,6 +22,7 @@ from bg_pppd.modem import at_replies as atparse
 from bg_pppd.modem import module_quirks as models
 from bg_pppd.modem import radio
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
+from bg_pppd.modem.command_mode import Timings, to_command_mode
 from bg_pppd.modem.control_lines import Lines, for_port
 from bg_pppd.modem.serial_port import PortInUse, open_port
 from bg_pppd.profile.model import Profile
@@ -217,59 +218,29 @@ class Preflight:
                 raise NotResponding(f"cannot open {port}: {exc}") from None
         self.at = AtChannel(self.serial, timeout=self.p.recovery.at_timeout, clock=self.clock,
                             on_urc=self._on_urc)
-        self.lines = for_port(port, self.serial)
+        # the emulator simulates the lines of its link, the PPP port: a separate AT port has none
+        backend = m.line_backend if port == m.ppp_port else "serial"
+        self.lines = for_port(port, self.serial, backend)
         return "appeared" if waited else "present"
 
     def step_sync(self) -> str:
-        """AT every 100 ms until OK; a module left in data mode is brought back first.
+        """AT every 100 ms until OK; a module left in data mode is brought back first
+        (modem.command_mode: the procedure after pppd is the same one).
 
         The whole step waits about at_timeout (the last sync gets at least 1 s after
         the data-mode recovery), and a failure names at_timeout, not what was left of it.
         """
         at, total = self.at, self.p.recovery.at_timeout
-        assert at is not None
-        began = self.clock()
+        assert at is not None and self.lines is not None
+        timings = Timings(first_sync=min(total, 2.0), final_sync=1.0, total=total, use_dtr=True,
+                          ath_timeout=max(total, 1.0))
         try:
-            took = at.sync(min(total, 2.0))
-            return f"OK after {took:.1f} s"
-        except AtTimeout:
-            pass
-        recovered = self._leave_data_mode()
-        try:
-            at.sync(max(1.0, total - (self.clock() - began)))
+            back = to_command_mode(at, self.lines, timings, self.sleep)
         except AtTimeout:
             raise AtTimeout(f"no OK to AT within {total:g} s, nor after trying to leave data mode") from None
-        if recovered:
-            self.cmd("ATH", timeout=max(total, 1.0))  # end the stale PPP session
-            return f"OK after {recovered} (module was in data mode)"
-        return f"OK after {self.clock() - began:.1f} s"
-
-    def _leave_data_mode(self) -> str:
-        at = self.at
-        assert at is not None
-        if self._dtr_pulse() and "OK" in at.poll(0.3):  # DTR first where the port has it: fast
-            return "DTR drop"
-        if at.escape(timeout=1.0, sleep=self.sleep):
-            return "+++ escape"
-        self.write_cr()
-        return ""
-
-    def _dtr_pulse(self) -> bool:
-        """DTR low for 100 ms; False when the port has no control lines."""
-        assert self.lines is not None
-        try:
-            if self.lines.dcd() is None:
-                return False
-            self.lines.set_dtr(False)
-            self.sleep(0.1)
-            self.lines.set_dtr(True)
-        except OSError as exc:  # the port (or the emulator's lines) went away under us
-            raise PortGone(f"the port went away: {exc}") from None
-        return True
-
-    def write_cr(self) -> None:
-        assert self.at is not None
-        self.at.write(b"\r")
+        if back.was_in_data_mode:
+            return f"OK after {back.how} (module was in data mode)"
+        return f"OK after {back.took:.1f} s"
 
     def step_setup(self) -> str:
         self.cmd("ATE0")
@@ -485,15 +456,15 @@ class Preflight:
                     continue
                 last[name] = reg
                 if reg.registered:
-                    self.report.registration = "roaming" if reg.stat == 5 else "home"
+                    self.report.registration = reg.word
                     return f"{reg.text} via {name[1:]} after {polls} poll(s)"
-            if any(reg.stat == 3 for reg in last.values()):
-                self.report.registration = "denied"
+            if any(reg.denied for reg in last.values()):
+                self.report.registration = atparse.DENIED
                 raise RegistrationDenied("the network denied registration (stat 3): check the SIM's "
                                          "subscription and the allowed technologies")
             if self.clock() >= deadline:
                 states = ", ".join(f"{n[1:]} {r.text}" for n, r in last.items()) or "no answer"
-                self.report.registration = "not registered"
+                self.report.registration = atparse.NOT_REGISTERED
                 raise NotRegistered(f"not registered after {net.registration_timeout:g} s ({states})")
             self.sleep(min(net.poll_interval, max(0.0, deadline - self.clock())))
 

@@ -12,15 +12,10 @@ from typing import Any
 from bg_pppd.modem import at_replies as atparse
 
 RADIO_KEYS = ("registration", "operator", "access_technology", "band", "signal")
-REGISTRATION = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
 # URCs the module holds back in data mode and signals by RI: SMS, calls, cell broadcast
 RING_URCS = ("+CMTI:", "+CMT:", "+CDS:", "+CDSI:", "RING", "+CLIP:", "+CRING:", "+CBM:")
 
 Command = Callable[[str, str], Any]  # (command, answer prefix) -> atchannel.Response
-
-
-def registration_text(reg: atparse.Registration) -> str:
-    return REGISTRATION.get(reg.stat, f"state {reg.stat}")
 
 
 def registration_commands(technologies: Sequence[str], has_gsm: bool = True) -> list[str]:
@@ -45,8 +40,8 @@ def read_radio(cmd: Command, registration: Sequence[str] = ()) -> dict[str, Any]
         if reg:
             regs.append(reg)
     if regs:  # registered on any of them counts; else the most telling state
-        best = next((r for r in regs if r.registered), max(regs, key=lambda r: r.stat == 3))
-        out["registration"] = registration_text(best)
+        best = next((r for r in regs if r.registered), max(regs, key=lambda r: r.denied))
+        out["registration"] = best.word
     cops = atparse.parse_cops(cmd("AT+COPS?", "+COPS:").first("+COPS:") or "")
     if cops:
         out["operator"] = cops.name or None
@@ -70,6 +65,6 @@ def summary(radio: dict[str, Any]) -> str:
     signal = radio.get("signal") or {}
     if "rssi_dbm" in signal:
         parts.append(f"{signal['rssi_dbm']} dBm")
-    if radio.get("registration") not in (None, "home", "roaming"):
+    if radio.get("registration") not in (None, *atparse.REGISTERED):
         parts.append(str(radio["registration"]))
     return ", ".join(parts)

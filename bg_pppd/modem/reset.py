@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 from bg_pppd.modem.serial_port import open_port
-from bg_pppd.profile.model import COMMAND_CWD, Profile
+from bg_pppd.profile.model import Profile
+from bg_pppd.util import commands
 from bg_pppd.util.cancel import Cancellable
 from bg_pppd.util.errors import BgPppdError
 
@@ -83,17 +84,15 @@ class Resetter:
         return channel
 
     def _command_reset(self) -> AtChannel | None:
-        import subprocess  # only this method runs a program
-
         argv = list(self.p.recovery.reset_command)
-        try:
-            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=COMMAND_CWD,
-                                    timeout=self.p.recovery.boot_timeout)
-        except subprocess.TimeoutExpired:
-            raise ResetFailed(f"{argv[0]} did not finish within {self.p.recovery.boot_timeout:g} s") from None
-        if result.returncode:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
-            raise ResetFailed(f"{argv[0]} exited {result.returncode} {tail[0]}")
+        wait = self.p.recovery.boot_timeout
+        done = commands.run(argv, timeout=wait)  # in COMMAND_CWD, stdin empty, no shell
+        if done.timed_out:
+            raise ResetFailed(f"{argv[0]} did not finish within {wait:g} s")
+        if done.exit_code is None:
+            raise ResetFailed(f"{argv[0]} {done.error}")
+        if done.exit_code:
+            raise ResetFailed(f"{argv[0]} exited {done.exit_code} {done.last_line()}")
         return None
 
     def _wait_back(self, channel: AtChannel | None) -> None:

@@ -31,6 +31,7 @@ from bg_pppd.profile.value_kinds import (
     key,
 )
 from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.commands import COMMAND_CWD  # where hooks and the reset command run
 from bg_pppd.util.errors import Problem, ProfileError
 
 BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -68,6 +69,9 @@ class Modem:
     flow_control: str = key(Choice("none", "rtscts"), "none")
     save_baudrate: bool = key(Bool(), False)
     control_lines: bool = key(Bool(), False, "pppd 'modem' (DCD/DTR wired) instead of 'local'")
+    line_backend: str = key(Choice("serial", "emulator"), "serial",
+                            "where DTR, DCD and RI are read and set: the port itself (serial), or the "
+                            "emulator's control socket PORT.control (emulator; tests and demos)")
     dtr: str = key(Choice("hangup", "command", "ignore"), "hangup", "AT&D2 / AT&D1 / AT&D0")
     dcd: str = key(Choice("carrier", "always"), "carrier", "AT&C1 / AT&C0")
 
@@ -138,9 +142,6 @@ class Recovery:
     boot_timeout: float = key(Number(0.1, 600), 60, "how long a module may take to answer after a reset")
 
 
-# Hooks and the reset command run here (not in the daemon's cwd, which nobody chose): a
-# relative path among their arguments names a file under it, and is checked as such.
-COMMAND_CWD = "/"
 
 
 def named_paths(word: str) -> list[str]:

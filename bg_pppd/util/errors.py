@@ -18,7 +18,37 @@ EXIT_NO_RESPONSE = 10
 EXIT_SIM = 11
 EXIT_DENIED = 12
 EXIT_NOT_REGISTERED = 13
+EXIT_PPPD_UNUSABLE = 20      # up: pppd cannot run here (no kernel PPP support, not root)
+EXIT_INTERRUPTED = 130       # 128 + SIGINT: Ctrl-C, as a shell reports it
+EXIT_BROKEN_PIPE = 141       # 128 + SIGPIPE: what a shell reports for a C program in the same place
 
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """One exit status: what it means, and whether starting the daemon again can mend it."""
+
+    code: int
+    meaning: str
+    restart: bool = True  # False: the unit's RestartPreventExitStatus= lists it
+
+
+EXIT_STATUSES = (
+    ExitStatus(EXIT_OK, "done; check: ready; status: running"),
+    ExitStatus(EXIT_FAILURE, "a failure; another bg-pppd holds the profile or a port"),
+    ExitStatus(EXIT_PROFILE, "a profile or pppd option error, an unsafe file or directory, a usage error",
+               restart=False),
+    ExitStatus(EXIT_NOT_RUNNING, "status: not running"),
+    ExitStatus(EXIT_UNKNOWN, "status: the state cannot be read"),
+    ExitStatus(EXIT_NO_RESPONSE, "the module does not respond"),
+    ExitStatus(EXIT_SIM, "the SIM is not ready; up: its PIN was rejected or it is PUK-locked (retrying "
+                         "would lock it)", restart=False),
+    ExitStatus(EXIT_DENIED, "the network denied registration"),
+    ExitStatus(EXIT_NOT_REGISTERED, "not registered before the timeout"),
+    ExitStatus(EXIT_PPPD_UNUSABLE, "pppd cannot run here (no kernel PPP support, not root)", restart=False),
+    ExitStatus(EXIT_INTERRUPTED, "interrupted (SIGINT)"),
+    ExitStatus(EXIT_BROKEN_PIPE, "the output's reader has gone (a closed pipe)"),
+)
+NO_RESTART = tuple(s.code for s in EXIT_STATUSES if not s.restart)  # RestartPreventExitStatus=
 
 def printable(text: object) -> str:
     """``text`` for one line of output: a newline in a file name cannot forge another line.

@@ -1,17 +1,14 @@
-"""The daemon's files: locks (one daemon per profile and per port), pid files,
-the status file and the persisted recovery ladder.
+"""The run dir: locks (one daemon per profile and per port) and pppd's pid file.
 
 Everything is written atomically, in directories only root can change (checked,
-not assumed: a run dir in /tmp is shared with every user); a damaged state file
-is recovered from, conservatively (as if a reset had just happened), never fatal.
+not assumed: a run dir in /tmp is shared with every user). The status file lives
+here too (``RunDir.status_path``); status.py reads and writes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
-import math
 import os
 import re
 import signal
@@ -19,16 +16,11 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from bg_pppd.daemon.recovery import Ladder
 from bg_pppd.util import safe_files as atomic
 from bg_pppd.util.errors import BgPppdError, UnsafePath
 
 RUN_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --run-dir"
-STATE_DIR_FIX = "remove it (bg-pppd creates it, mode 0700) or choose another --state-dir"
-MAX_STATE_BYTES = 64 * 1024     # a ladder is a few hundred bytes
-MAX_STATUS_BYTES = 1024 * 1024  # a status a few KB
 _LOCK_TEXT_WAIT = 0.2           # how long a reader waits for a new lock holder to write its pid
 
 
@@ -98,35 +90,6 @@ def _holder(fd: int) -> tuple[int, str]:
         if time.monotonic() > deadline:  # the text is still the last holder's, or not written yet
             return (pid if pid is not None else -1), ""
         time.sleep(0.01)
-
-
-def boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def boottime() -> float:
-    """A clock that counts suspend and never jumps: right for intervals and for persisting."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-def to_wall(t: float | None, now: float | None = None) -> float | None:
-    if t is None:
-        return None
-    now = boottime() if now is None else now
-    return time.time() - (now - t)
-
-
-def iso(wall: float | None) -> str | None:
-    """ISO 8601 local time; None for no time, or one no calendar can show (NaN, far out)."""
-    if wall is None or not math.isfinite(wall):
-        return None
-    try:
-        return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(wall))
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 class RunDir:
@@ -276,17 +239,6 @@ class RunDir:
             os.close(fd)
         return None
 
-    def write_status(self, status: dict[str, Any]) -> None:
-        atomic.write(self.status_path, json.dumps(status, indent=1) + "\n", mode=0o644)
-
-    def read_status(self) -> dict[str, Any] | None:
-        """The status file as a mapping; None when it is missing, unreadable or not a JSON object."""
-        try:
-            data = json.loads(atomic.read_regular(self.status_path, MAX_STATUS_BYTES, follow=False))
-        except (OSError, ValueError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def write_pppd_pid(self, pid: int | None) -> None:
         """Record (or with None, forget) pppd's pid for the next run's orphan check.
 
@@ -323,57 +275,3 @@ class RunDir:
             return pid
         self.write_pppd_pid(None)
         return None
-
-
-def prepare_state_dir(state_dir: str | os.PathLike) -> str:
-    """The state dir holds what must survive (the ladder, a rejected PIN): UnsafePath for one that
-    another user can change. One that cannot be made (a read-only disk) costs only the
-    persistence: the reason is returned, for a warning."""
-    try:  # the files in it are checked one by one: a sticky shared one is fine
-        atomic.private_dir(state_dir, shared_ok=True, fix=STATE_DIR_FIX)
-    except UnsafePath:
-        raise
-    except OSError as exc:
-        return f"state dir {state_dir}: {exc.strerror or exc}"
-    return ""
-
-
-class LadderStore:
-    """The ladder on disk, with times on CLOCK_BOOTTIME and the boot they belong to."""
-
-    def __init__(self, state_dir: str | os.PathLike, name: str):
-        self.path = Path(state_dir) / f"{name}.json"
-
-    def load(self, now: float) -> tuple[Ladder, str]:
-        """The saved ladder, or after any damage the conservative one, with a note; never raises."""
-        try:
-            raw = atomic.read_regular(self.path, MAX_STATE_BYTES, follow=False, ours=True)
-        except FileNotFoundError:
-            return Ladder(), ""
-        except OSError as exc:
-            return self._conservative(now), f"cannot read {self.path} ({exc.strerror})"
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a mapping")
-            ladder = Ladder.from_dict(data["ladder"])
-        except Exception:  # any damage at all (bytes, shape, nesting): the file is only a hint
-            return self._conservative(now), f"{self.path} was damaged"
-        if ladder.last_reset is not None and ladder.last_reset < 0:
-            return self._conservative(now), f"{self.path} was damaged (a reset before the boot)"
-        if ladder.last_reset is not None and (data.get("boot_id") != boot_id() or ladder.last_reset > now):
-            # another boot: how long ago that reset was is unknown, so count the wait from now
-            ladder.last_reset = now
-            return ladder, "the system rebooted since the last reset: its wait starts again now"
-        return ladder, ""
-
-    @staticmethod
-    def _conservative(now: float) -> Ladder:
-        """Unknown history: assume a reset just happened, so nothing resets early."""
-        return Ladder(failures=0, resets=1, last_reset=now, last_error="state file lost")
-
-    def save(self, ladder: Ladder) -> None:
-        atomic.private_dir(self.path.parent, shared_ok=True, fix=STATE_DIR_FIX)
-        payload = {"version": 1, "boot_id": boot_id(), "ladder": ladder.to_dict(),
-                   "saved": iso(time.time())}
-        atomic.write(self.path, json.dumps(payload, indent=1) + "\n")

@@ -1,0 +1,82 @@
+"""The daemon's workers: every thread it starts is a util.worker.Worker, started here or by the
+link-layer watcher it belongs to (probe, monitor, DCD/RI watch, relay, hooks).
+
+Here: the pre-flight and the reset (their results posted once, on the attempt's ``post``),
+a generic job for slow effects (the link-up actions, the clean-up after pppd), and which
+watchers run for a profile, decided in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bg_pppd.daemon.run_dir import RunDir
+from bg_pppd.daemon.supervisor import Ev, Failure, Post, failure_of
+from bg_pppd.modem.preflight import Preflight
+from bg_pppd.modem.reset import Resetter
+from bg_pppd.profile.model import Profile
+from bg_pppd.util.cancel import Cancellable
+from bg_pppd.util.worker import Worker
+
+log = logging.getLogger("bg_pppd")
+
+CANCELLED = Failure("cancelled")
+
+
+def watchers(profile: Profile, has_relay: bool) -> frozenset[str]:
+    """Which watchers run while connected: 'carrier' (DCD/RI, always), 'radio monitor' (the
+    separate AT port), 'escape monitor' (+++ rounds on the relayed main UART), 'probe'."""
+    found = {"carrier"}
+    if profile.modem.separate_at_port and profile.monitor.interval > 0:
+        found.add("radio monitor")
+    elif has_relay:
+        found.add("escape monitor")
+    if profile.probe.target:
+        found.add("probe")
+    return frozenset(found)
+
+
+def job(name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) -> Worker:
+    """Slow work off the supervisor's thread; ``done`` gets its result once (not after cancel)."""
+    def failed(exc: Exception) -> None:
+        log.error("%s crashed", name, exc_info=exc)  # still reported: what waits for it goes on
+    return Worker(name, lambda _w: body(), done, on_error=failed)
+
+
+def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Worker:
+    """The pre-flight; PREFLIGHT_OK with its report or PREFLIGHT_FAILED with a Failure, once."""
+    def body(worker: Worker) -> tuple[Ev, Any]:
+        cancellable = Cancellable(worker.cancelled)
+
+        def step(name: str, status: str, elapsed: float) -> None:
+            if status:
+                log.info("%s: pre-flight %s: %s", profile.name, name, status)
+        pre = Preflight(profile, state_dir=state_dir, on_step=step, clock=cancellable.clock,
+                        sleep=cancellable.sleep)
+        run.lock_current(profile.modem.port)  # what the port leads to now: nobody else's
+        return Ev.PREFLIGHT_OK, pre.run()
+
+    def failed(exc: Exception) -> tuple[Ev, Any]:
+        failure = failure_of(exc, "pre-flight")
+        if failure.message.startswith("pre-flight error"):  # not one of ours: a bug, with its traceback
+            log.error("%s: pre-flight crashed", profile.name, exc_info=exc)
+        return Ev.PREFLIGHT_FAILED, failure
+    # a cancelled pre-flight still says so once: the stop waits for that
+    return Worker("preflight", body, lambda result: post(*result), on_cancel=(Ev.PREFLIGHT_FAILED, CANCELLED),
+                  on_error=failed)
+
+
+def reset(profile: Profile, run: RunDir, skip_at: bool, post: Post) -> Worker:
+    """The module reset; RESET_DONE with the method, or with a Failure, once."""
+    def body(worker: Worker) -> str:
+        run.lock_current(profile.modem.port)  # never another profile's module
+        method = Resetter(profile, worker.cancelled).run(skip_at)
+        log.info("%s: module reset by %s; it answers again", profile.name, method)
+        return method
+
+    def failed(exc: Exception) -> Failure:
+        failure = failure_of(exc, "reset")
+        return failure if failure.message == "cancelled" else Failure(str(exc))
+    return Worker("reset", body, lambda result: post(Ev.RESET_DONE, result), on_cancel=CANCELLED, on_error=failed)
