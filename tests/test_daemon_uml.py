@@ -11,6 +11,7 @@ import pytest
 
 from tests.test_up_uml import PROFILE
 from tests.uml import Lab, skip_without_uml
+from tests.uml_scenarios import daemon
 
 pytestmark = skip_without_uml()
 
@@ -32,44 +33,8 @@ def lab(tmp_path, tmp_path_factory):
 
 def test_defect1_a_stuck_dns_tool_delays_neither_sigterm_nor_the_watchdog(lab):
     text = PROFILE + "ppp:\n  dns: resolvconf\n"
-    results = lab.run(f"""
-        import socket as _socket
-        import threading as _threading
-        import time as _t
-        fake = WORK / "fakebin"
-        fake.mkdir()
-        (fake / "resolvconf").write_text({FAKE_RESOLVCONF!r}.format(work=WORK, stuck={STUCK}))
-        (fake / "resolvconf").chmod(0o755)
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
-        sock.bind("/run/notify.sock")
-        notes = []
-
-        def read_notes():
-            while True:
-                data = sock.recv(4096)
-                notes.append((_t.monotonic(), data.decode(errors="replace")))
-        _threading.Thread(target=read_notes, daemon=True).start()
-        link = emulator()
-        p = profile({text!r}.format(work=WORK))
-        proc = up(p, extra_env={{"PATH": f"{{fake}}:" + os.environ["PATH"], "NOTIFY_SOCKET": "/run/notify.sock",
-                                 "WATCHDOG_USEC": "1000000"}})
-        deadline = _t.monotonic() + 60
-        log = WORK / "resolvconf.log"
-        while _t.monotonic() < deadline and " start -a" not in (log.read_text() if log.exists() else ""):
-            _t.sleep(0.05)
-        stuck_at = _t.monotonic()
-        _t.sleep(3)  # the tool hangs; the loop must go on pinging meanwhile
-        sent = _t.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(30)
-        except subprocess.TimeoutExpired:
-            rc = None
-        ended = _t.monotonic()
-        record(rc=rc, exit_after=ended - sent, stuck_seen=stuck_at < deadline,
-               pings=[t - sent for t, m in notes if "WATCHDOG=1" in m and stuck_at <= t <= ended],
-               notes=[(t - sent, m) for t, m in notes], tool=log.read_text() if log.exists() else "")
-    """, timeout=240)
+    results = lab.call(daemon.stuck_dns_tool_then_sigterm, profile_text=text, fake_resolvconf=FAKE_RESOLVCONF,
+                       stuck=STUCK, timeout=240)
     assert results["stuck_seen"], lab.tail()
     print(f"SIGTERM to exit: {results['exit_after']:.2f} s; pings {results['pings']}")
     assert results["rc"] == 0, lab.tail()

@@ -339,6 +339,13 @@ def test_the_dial_waits_for_registration():
     assert command(modem, io, "ATD*99#", wait=0.5) == b"\r\nCONNECT 150000000\r\n"
 
 
+def test_dial_strings_of_27007_with_the_context_left_out_or_garbled():
+    """D*99***# is the default context; a non-numeric one is an error, never a crashed emulator."""
+    modem, io = model(echo=False, registration=[[0, 1]], dial_delay=0.5)
+    assert command(modem, io, "ATD*99***x#", wait=0.5) == b"\r\nERROR\r\n"
+    assert command(modem, io, "ATD*99***#", wait=0.5) == b"\r\nCONNECT 150000000\r\n"
+
+
 # ----- faults and answers on the virtual clock --------------------------------------------------
 
 def test_slow_answers_come_at_their_time():

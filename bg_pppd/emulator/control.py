@@ -10,12 +10,12 @@ import json
 import sys
 from typing import Any
 
-from bg_pppd.modem.control_lines import control_call
+from bg_pppd.util.control_socket import control_call
 
 
 def call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
-    """One request, one reply: the wire format is the daemon's client's (modem.control_lines),
-    which may not import the emulator; the emulator imports it instead."""
+    """One request, one reply: the wire format is in util.control_socket, shared with the
+    daemon's emulator line backend (which may not import the emulator)."""
     return control_call(path, op, timeout, **args)
 
 

@@ -8,8 +8,8 @@ nothing here guesses from what lies beside the port, so a root daemon never
 takes a socket someone put next to its device for its modem's lines.
 
 The emulator's control protocol is one JSON object a line each way over a
-Unix socket; its client call is here (``control_call``), so the production
-code never imports the emulator.
+Unix socket; its client call is in util.control_socket, so the production
+code never imports the emulator (and the emulator never imports this).
 """
 
 from __future__ import annotations
@@ -21,33 +21,14 @@ import termios
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from bg_pppd.util.control_socket import control_call
+
 BACKENDS = ("serial", "emulator")
 
 
 def control_path(port: str) -> str:
     """Where the emulator's control socket for link ``port`` is."""
     return f"{port}.control"
-
-
-def control_call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
-    """One request to the emulator's control socket, one reply; OSError when it cannot be had."""
-    import socket  # only the emulator's lines are a socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n") and len(buf) < 65536:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-    try:
-        reply = json.loads(buf or b"{}")
-    except ValueError as exc:
-        raise OSError(f"{path}: not the emulator's reply ({exc})") from None
-    return reply if isinstance(reply, dict) else {}
 
 
 class Lines(Protocol):

@@ -53,7 +53,12 @@ def dial(m: Modem, number: str) -> Reply:
     number = number.strip().upper()
     if number not in ("*99#", "*99***1#") and not number.startswith("*99***"):
         return Reply(final="NO CARRIER", delay=m.sc.scaled("dial_delay"))
-    cid = int(number[6:-1]) if number.startswith("*99***") else 1
+    cid_text = number[6:-1] if number.startswith("*99***") else "1"
+    if not cid_text:  # 27.007's D*99***#: the context left out is the default one
+        cid_text = "1"
+    if not cid_text.isdigit():
+        return Reply(final="ERROR")  # not a dial string 27.007 knows
+    cid = int(cid_text)
     delay = m.sc.scaled("dial_delay")
     m.dials += 1
     if m.dials <= len(m.sc.dial_results):
