@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 
 from bg_pppd.daemon import sd_notify as notify
@@ -17,6 +16,7 @@ from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
 from bg_pppd.daemon.status import FIELDS, Status, read_status, write_status
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
+from bg_pppd.util.worker import Worker
 
 log = logging.getLogger("bg_pppd")
 
@@ -35,9 +35,9 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
     from bg_pppd.link.render import render
 
     setup_logging()
-    # `sh` is the slowest import and is needed only when pppd starts: load it while the
-    # pre-flight talks to the module (which mostly waits on the serial port)
-    threading.Thread(target=importlib.import_module, args=("sh",), name="import-sh", daemon=True).start()
+    # `sh` is the slowest import and is needed only by the short commands (hooks, DNS tools,
+    # reset command, ping): load it while the pre-flight mostly waits on the serial port
+    Worker("import-sh", lambda _w: importlib.import_module("sh"))
     run = RunDir(run_dir, profile.name)
     try:
         run.acquire(profile.modem.port, profile.modem.ppp_port)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bg_pppd.util.programs import find
+from bg_pppd.util.worker import Worker
 
 # pppd(8) EXIT STATUS
 EXIT_MEANING = {
@@ -302,14 +303,15 @@ class IpUp:
     link is reported up once the burst is over, so that status, DNS and on_up see all of it.
     The secondary is pppd's last line; after the primary another may still come. A claim
     the kernel does not back came from text the module controls: it is logged once and the
-    watch waits for pppd's own lines. ``timer`` makes the settling delays (threading.Timer).
+    watch waits for pppd's own lines. ``timer(delay, action)`` makes the settling delays (an
+    unstarted Worker by default; tests pass a fake): IpUp starts and cancels them.
     """
 
     def __init__(self, profile: str, info: LinkInfo, linkname: str, use_peer_dns: bool,
                  on_up: Callable[[LinkInfo], None], log: logging.Logger,
-                 timer: Callable[[float, Callable[[], None]], Any] = threading.Timer):
+                 timer: Callable[[float, Callable[[], None]], Any] | None = None):
         self.profile, self.info, self.linkname, self.use_peer_dns = profile, info, linkname, use_peer_dns
-        self.on_up, self.log, self.timer = on_up, log, timer
+        self.on_up, self.log, self.timer = on_up, log, timer or _after
         self.pid: int | None = None  # pppd's, once spawned: lines may come before we know it
         self.posted = threading.Event()
         self._pending: Any = None
@@ -349,7 +351,6 @@ class IpUp:
         if self._pending is not None:
             self._pending.cancel()
         self._pending = self.timer(delay, self._post_up)
-        self._pending.daemon = True
         self._pending.start()
 
     def _post_up(self) -> None:
@@ -368,8 +369,16 @@ class IpUp:
         self.on_up(info)
 
 
+def _after(delay: float, action: Callable[[], None]) -> Worker:
+    """``action`` once ``delay`` s have passed, unless cancelled first (not started yet)."""
+    def body(worker: Worker) -> None:
+        if worker.wait(delay) == "timeout":
+            action()
+    return Worker("pppd-settle", body, start=False)
+
+
 class PppdProcess:
-    """One pppd run. Callbacks arrive on its two threads (log, wait); they only post events."""
+    """One pppd run. Callbacks arrive on its two Workers (log, wait); they only post events."""
 
     def __init__(self, peer: str, on_line: Callable[[str], None], on_exit: Callable[[int], None],
                  extra: list[str] | None = None, pppd: str | None = None):
@@ -391,14 +400,15 @@ class PppdProcess:
             os.close(write_fd)
         self.pid: int = self.proc.pid
         self.exit_code: int | None = None
-        self._reader = threading.Thread(target=self._read, args=(read_fd,), name="pppd-log", daemon=True)
-        self._waiter = threading.Thread(target=self._wait, name="pppd-wait", daemon=True)
+        # not cancelled ever: the reader ends at pppd's EOF, the waiter at its exit
+        self._reader = Worker("pppd-log", lambda _w: self._read(read_fd), start=False)
+        self._waiter = Worker("pppd-wait", lambda _w: self._wait(), start=False)
         try:
             self._reader.start()
             self._waiter.start()
         except BaseException:  # pppd runs, but could not be watched: it must not run unsupervised
             self.kill()
-            if not self._reader.is_alive():
+            if not self._reader.alive():
                 os.close(read_fd)
             raise
 
@@ -433,5 +443,4 @@ class PppdProcess:
                 pass
 
     def join(self, timeout: float | None = None) -> bool:
-        self._waiter.join(timeout)
-        return not self._waiter.is_alive()
+        return self._waiter.join(timeout)

@@ -1,7 +1,8 @@
 """The one kind of thread the daemon starts: a Worker.
 
 Every thread (pre-flight, reset, back to command mode after pppd, DNS and
-hooks, the probe, the radio monitor, the DCD/RI watch, the relay) is a Worker:
+hooks, the probe, the radio monitor, the DCD/RI watch, the relay, pppd's log reader, exit
+waiter and IP-up settling timer, the background import of sh) is a Worker:
 
 - a thread running ``body(worker)``;
 - a cancel event (``cancelled``), set by ``cancel()``;
@@ -71,8 +72,8 @@ class Worker:
         with self._lock:
             self._poke_locked()
 
-    def join(self, timeout: float) -> bool:
-        """Wait at most ``timeout`` seconds for the thread; True when it has ended."""
+    def join(self, timeout: float | None) -> bool:
+        """Wait at most ``timeout`` seconds (None: until it ends) for the thread; True when it has ended."""
         if self.thread.ident is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout)
         return not self.thread.is_alive()
