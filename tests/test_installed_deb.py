@@ -144,18 +144,9 @@ def test_render_and_check_against_the_emulator(bench, tmp_path):
 @skip_without_uml()
 def test_installed_up_connects_on_a_real_link(tmp_path, tmp_path_factory):
     from tests.test_up_uml import PROFILE
+    from tests.uml_scenarios import up as up_scenarios
 
     lab = Lab(tmp_path, tmp_path_factory.getbasetemp())
-    results = lab.run(f"""
-        import subprocess as _sp
-        link = emulator()
-        p = profile({PROFILE!r}.format(work=WORK))
-        log = open(WORK / "up.log", "a")
-        proc = _sp.Popen(["ip", "netns", "exec", "client", "{BIN}", "up", str(p)], stdout=log,
-                         stderr=_sp.STDOUT, env={{**{CLEAN_ENV!r}, "BG_PPPD_RUN_DIR": str(WORK / "run"),
-                                                 "BG_PPPD_STATE_DIR": str(WORK / "state")}})
-        PROCS.append(proc)
-        record(st=wait_state("connected", 40), rc=stop(proc))
-    """)
+    results = lab.call(up_scenarios.installed_bin_connects, profile_text=PROFILE, bin_path=BIN, clean_env=CLEAN_ENV)
     assert results["st"]["local_ip"] == "10.64.64.2", lab.tail()
     assert results["rc"] == 0

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,19 +112,6 @@ class Lab:
             raise AssertionError(f"scenario {call['module']}.{call['function']} failed in the guest:\n{error}\n"
                                  f"recorded before: {recorded}\n--- up.log\n{up_log}\n{self.tail()}")
         return results
-
-    def run(self, body: str, timeout: float = 180, python: str | None = None) -> dict:
-        """Boot the guest, run ``body`` (Python, with tests.uml_guest's helpers), return its results.
-
-        The older form: code in a string, which linters and tracebacks do not reach. New tests
-        use :meth:`call` with a function under tests/uml_scenarios/.
-        """
-        driver = self.work / "driver.py"
-        driver.write_text("from pathlib import Path\nfrom tests.uml_guest import *\n\n" +
-                          f"WORK = Path({str(self.work)!r})\n" +
-                          "lab_setup(WORK)\ntry:\n" + textwrap.indent(textwrap.dedent(body), "    ") +
-                          "\nfinally:\n    lab_teardown()\n")
-        return self._boot(shlex.quote(str(driver)), timeout, python)
 
     def _boot(self, driver: str, timeout: float, python: str | None) -> dict:
         """Run the guest with ``driver`` (the arguments of its Python) and read WORK/results.json."""

@@ -1,7 +1,6 @@
 """Helpers for scenarios that run inside the UML guest (see tests/uml.py).
 
-The scenarios are functions in tests/uml_scenarios/ (the host's ``Lab.call``); ``Lab.run``'s
-older scenario bodies in strings get these names with ``from tests.uml_guest import *``.
+The scenarios are functions in tests/uml_scenarios/ (the host's ``Lab.call``) that import these.
 
 The virtual module and the network-side pppd run in the root namespace; the
 product and its pppd in the ``client`` namespace, like a device and a cell.

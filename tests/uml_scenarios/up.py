@@ -7,10 +7,24 @@ texts are templates with ``{work}``.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from tests.uml_guest import cli, control, emulator, ns, pppd_processes, profile, record, status, stop, up, wait_state
+from tests.uml_guest import (
+    PROCS,
+    cli,
+    control,
+    emulator,
+    ns,
+    pppd_processes,
+    profile,
+    record,
+    status,
+    stop,
+    up,
+    wait_state,
+)
 
 
 def happy_path(work: Path, profile_text: str) -> None:
@@ -72,3 +86,15 @@ def connect_with(work: Path, profile_text: str, bg_pppd_python: str) -> None:
     p = profile(profile_text.format(work=work))
     proc = up(p, python=bg_pppd_python)
     record(st=wait_state("connected", 30), rc=stop(proc))
+
+
+def installed_bin_connects(work: Path, profile_text: str, bin_path: str, clean_env: dict) -> None:
+    """The installed package's ``bin_path up`` on a link, in a clean environment, then SIGTERM."""
+    emulator()
+    p = profile(profile_text.format(work=work))
+    log = open(work / "up.log", "a")
+    proc = subprocess.Popen(["ip", "netns", "exec", "client", bin_path, "up", str(p)], stdout=log,
+                            stderr=subprocess.STDOUT, env={**clean_env, "BG_PPPD_RUN_DIR": str(work / "run"),
+                                                           "BG_PPPD_STATE_DIR": str(work / "state")})
+    PROCS.append(proc)
+    record(st=wait_state("connected", 40), rc=stop(proc))
