@@ -13,7 +13,7 @@ from bg_pppd.modem.command_mode import Timings, to_command_mode
 from bg_pppd.modem.control_lines import NoLines
 from bg_pppd.modem.preflight import Preflight
 from bg_pppd.profile import model as profile_mod
-from bg_pppd.util.cancel import Cancelled
+from bg_pppd.util.cancel import Cancellable, Cancelled
 from tests.test_atparse import FakeClock, Scripted
 
 
@@ -147,7 +147,7 @@ def test_a_module_that_never_answers_is_an_at_timeout_bounded_by_total():
 def test_a_cancel_cuts_the_procedure_short():
     cancel = threading.Event()
     clock = FakeClock()
-    bounded = command_mode._Bounded(cancel, None, clock)
+    bounded = Cancellable(cancel, None, clock)
     module = DataModeModule(clock)
     at = AtChannel(module, timeout=2, clock=bounded.clock)
     cancel.set()
@@ -158,7 +158,7 @@ def test_a_cancel_cuts_the_procedure_short():
 
 def test_a_deadline_cuts_the_procedure_short():
     clock = FakeClock()
-    bounded = command_mode._Bounded(None, 1.5, clock, waiter(clock))
+    bounded = Cancellable(None, 1.5, clock, waiter(clock))
     module = DataModeModule(clock)
     with pytest.raises(Cancelled):
         to_command_mode(AtChannel(module, timeout=2, clock=bounded.clock), NoLines(), AFTER, bounded.sleep)

@@ -14,6 +14,7 @@ The callers differ only in how long they wait, in ``Timings`` (see there why).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 from bg_pppd.modem.control_lines import Lines, NoLines, for_port
 from bg_pppd.profile.model import Profile
-from bg_pppd.util.cancel import Cancelled
+from bg_pppd.util.cancel import Cancellable, Cancelled
 
 log = logging.getLogger("bg_pppd")
 
@@ -116,28 +117,6 @@ def to_command_mode(at: AtChannel, lines: Lines, timings: Timings,
     return Back(how, at.clock() - began)
 
 
-class _Bounded:
-    """A clock and a sleep that raise Cancelled once ``cancel`` is set or ``deadline`` passed."""
-
-    def __init__(self, cancel: threading.Event | None, deadline: float | None,
-                 clock: Callable[[], float] = time.monotonic, wait: Callable[[float], bool] | None = None):
-        self.cancel, self.deadline, self._clock = cancel or threading.Event(), deadline, clock
-        self._wait = wait or self.cancel.wait  # True when cancelled: a stop ends the sleep
-
-    def clock(self) -> float:
-        now = self._clock()
-        if self.cancel.is_set() or (self.deadline is not None and now >= self.deadline):
-            raise Cancelled()
-        return now
-
-    def sleep(self, seconds: float) -> None:
-        if self.deadline is not None:
-            seconds = min(seconds, max(0.0, self.deadline - self._clock()))
-        if self._wait(seconds):
-            raise Cancelled()
-        self.clock()
-
-
 AFTER_PPPD = Timings(first_sync=1.0, final_sync=1.0)
 AFTER_PPPD_BUDGET = 15.0  # seconds: first sync, DTR, +++ with its guard times, ATH; a stop cuts it shorter
 
@@ -156,7 +135,7 @@ def restore_after_pppd(profile: Profile, cancel: threading.Event | None = None,
 
     m = profile.modem
     port = m.ppp_port
-    bounded = _Bounded(cancel, clock() + budget, clock, wait)
+    bounded = Cancellable(cancel, clock() + budget, clock, wait)
     try:
         ser = (opener or open_port)(profile, port, exclusive=False)
     except (OSError, ValueError):
@@ -164,8 +143,8 @@ def restore_after_pppd(profile: Profile, cancel: threading.Event | None = None,
     try:
         at = AtChannel(ser, timeout=2, clock=bounded.clock)
         lines = for_port(port, ser, m.line_backend) if m.dtr != "ignore" else NoLines()
-        back = to_command_mode(at, lines, Timings(AFTER_PPPD.first_sync, AFTER_PPPD.final_sync,
-                                                  use_dtr=m.dtr != "ignore"), bounded.sleep)
+        back = to_command_mode(at, lines, dataclasses.replace(AFTER_PPPD, use_dtr=m.dtr != "ignore"),
+                               bounded.sleep)
         if back.was_in_data_mode:
             log.info("%s: %s back in command mode (%s, ATH)", profile.name, port,
                      "+++" if back.how == "+++ escape" else back.how)

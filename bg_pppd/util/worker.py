@@ -96,10 +96,8 @@ class Worker:
         or 'timeout'. Only from the worker's own thread."""
         if self.cancelled.is_set():
             return "cancel"
-        ready, _, _ = select.select([self._wake_r, *fds], [], [], None if seconds is None else max(0.0, seconds))
-        if self._wake_r in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
+        woken, ready = self._select(seconds, fds)
+        if woken:
             return "cancel" if self.cancelled.is_set() else "poke"
         return "data" if ready else "timeout"
 
@@ -107,18 +105,22 @@ class Worker:
         """Like wait(), but the fds that are readable ([] on timeout, poke or cancel)."""
         if self.cancelled.is_set():
             return []
-        got, _, _ = select.select([self._wake_r, *fds], [], [], None if seconds is None else max(0.0, seconds))
-        if self._wake_r in got:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
-            got = [fd for fd in got if fd != self._wake_r]
-        return got
+        return self._select(seconds, fds)[1]
 
     def sleep(self, seconds: float) -> bool:
         """Sleep the whole ``seconds`` however often poked; True when cancelled meanwhile."""
         return self.cancelled.wait(seconds)
 
     # ----- inside ----------------------------------------------------------------------------------
+
+    def _select(self, seconds: float | None, fds: tuple[int, ...]) -> tuple[bool, list[int]]:
+        """(woken by poke/cancel, the given fds that are readable); the wake pipe is drained."""
+        got, _, _ = select.select([self._wake_r, *fds], [], [], None if seconds is None else max(0.0, seconds))
+        woken = self._wake_r in got
+        if woken:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+        return woken, [fd for fd in got if fd != self._wake_r]
 
     def _poke_locked(self) -> None:
         if self._wake_w >= 0:
