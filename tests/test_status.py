@@ -23,13 +23,23 @@ from tests.conftest import ROOT
 # the keys status.json has had since the radio joined it; README and scripts use them
 DOCUMENTED = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
               "consecutive_failures", "resets", "next_reset_not_before", "last_error",
-              "registration", "operator", "access_technology", "band", "signal", "radio_at")
+              "registration", "operator", "access_technology", "band", "signal", "radio_at",
+              "firmware", "apn", "interventions", "last_diagnostics")  # the last four: issue 17
 
 
 def test_the_record_has_the_documented_keys_in_order():
     assert FIELDS == DOCUMENTED
     assert tuple(Status().to_json()) == DOCUMENTED
     assert tuple(Status.from_json({})) == DOCUMENTED
+
+
+def test_interventions_read_back_as_records_and_bad_entries_are_dropped():
+    data = {"interventions": [{"action": "cops=0", "at": 90.0}, "junk", {"action": "cfun 0/1", "x": [1]}],
+            "last_diagnostics": {"AT+CEER": "+CEER: \"No cause information available\""}}
+    back = Status.from_json(data)
+    assert back.interventions == [{"action": "cops=0", "at": 90.0}, {"action": "cfun 0/1"}]
+    assert back.last_diagnostics == data["last_diagnostics"]
+    assert Status.from_json({"interventions": "cops"}).interventions == []
 
 
 def test_the_states_are_the_supervisors():
@@ -90,7 +100,8 @@ def test_written_then_read_back(tmp_path):
 ])
 def test_a_file_of_any_shape_is_read_for_what_is_of_the_daemons_shape(data, expect):
     out = Status.from_json(data).to_json()
-    base = {key: None for key in DOCUMENTED} | {"state": "preflight", "dns": [], "signal": {}}
+    base = {key: None for key in DOCUMENTED} | {"state": "preflight", "dns": [], "signal": {}, "interventions": [],
+                                                "last_diagnostics": {}}
     assert out == base | expect
     json.dumps(out, allow_nan=False)
 

@@ -33,7 +33,8 @@ Time = Union[float, str, None]
 
 
 def _kind(kind: str) -> dict[str, str]:
-    """A field's shape: text, count, time, list (of text) or mapping (of scalars)."""
+    """A field's shape: text, count, time, list (of text), mapping (of scalars) or records
+    (a list of mappings of scalars)."""
     return {"kind": kind}
 
 
@@ -64,6 +65,10 @@ class Status(Mapping):
     band: str | None = field(default=None, metadata=_kind("text"))
     signal: dict | None = field(default=None, metadata=_kind("mapping"))
     radio_at: Time = field(default=None, metadata=_kind("time"))
+    firmware: str | None = field(default=None, metadata=_kind("text"))
+    apn: str | None = field(default=None, metadata=_kind("text"))
+    interventions: list = field(default_factory=list, metadata=_kind("records"))
+    last_diagnostics: dict = field(default_factory=dict, metadata=_kind("mapping"))
 
     # ----- read by key -----------------------------------------------------------------------
 
@@ -101,6 +106,8 @@ class Status(Mapping):
                     value = None                                         # cost the status
             elif kind == "list":
                 value = list(value or ())
+            elif kind == "records":
+                value = [dict(v) for v in value or ()]
             elif kind == "mapping" and value is not None:
                 value = dict(value)
             out[key] = value
@@ -144,13 +151,21 @@ def _list(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)][:_MAX_ITEMS] if isinstance(value, list) else []
 
 
+def _records(value: Any) -> list[dict[str, Any]]:
+    """A list of small mappings (the interventions): each read as a mapping, the newest kept."""
+    if not isinstance(value, list):
+        return []
+    return [_mapping(v) for v in value if isinstance(v, dict)][-_MAX_ITEMS:]
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return {}
     return {str(k): _scalar(v) for k, v in list(value.items())[:_MAX_ITEMS] if _scalar(v) is not None}
 
 
-_READ = {"text": _text, "time": _text, "count": _count, "list": _list, "mapping": _mapping}
+_READ = {"text": _text, "time": _text, "count": _count, "list": _list, "mapping": _mapping,
+         "records": _records}
 _KINDS: dict[str, str] = {f.name: f.metadata["kind"] for f in fields(Status)}
 FIELDS = tuple(_KINDS)  # the keys, in the order the file and ``status`` show them
 

@@ -67,6 +67,7 @@ class Failure:
     exit_code: int = 1
     permanent: bool = False
     not_responding: bool = False
+    report: Any = None  # the pre-flight's Report, as far as it got (interventions, diagnostics)
 
 
 def failure_of(exc: BaseException, what: str = "pre-flight") -> Failure:
@@ -193,6 +194,10 @@ class Supervisor:
         self.last_error = self.ladder.last_error
         self.radio: dict[str, Any] = {}        # registration, operator, technology, band, signal
         self.radio_at: float | None = None
+        self.firmware: str | None = None       # AT+QGMR, from the last pre-flight that read it
+        self.apn: str | None = None            # the APN of the last attempt
+        self.interventions: list[dict[str, Any]] = []  # the last pre-flight's, short of a reset
+        self.diagnostics: dict[str, str] = {}  # what the module said about the last failure
 
     TABLE = TABLE
     ON_EXIT = ON_EXIT
@@ -354,7 +359,20 @@ class Supervisor:
             consecutive_failures=self.ladder.failures, resets=self.ladder.resets,
             next_reset_not_before=nxt, last_error=self.last_error or None,
             **{k: self.radio.get(k) for k in RADIO_KEYS}, radio_at=self.radio_at,
+            firmware=self.firmware, apn=self.apn, interventions=list(self.interventions),
+            last_diagnostics=dict(self.diagnostics),
         )
+
+    def _learnt(self, report: Any) -> None:
+        """What a pre-flight found out, whether it passed or not: firmware, APN, interventions,
+        and the module's diagnostics of a failure (kept until the next failure's)."""
+        if report is None:
+            return
+        self.firmware = getattr(report, "firmware", None) or self.firmware
+        self.apn = getattr(report, "apn", None) if getattr(report, "apn", None) is not None else self.apn
+        self.interventions = list(getattr(report, "interventions", None) or [])
+        if getattr(report, "diagnostics", None):
+            self.diagnostics = dict(report.diagnostics)
 
     # ----- handlers --------------------------------------------------------------------------
 
@@ -366,6 +384,7 @@ class Supervisor:
 
     def _dial(self, report: Any) -> None:
         self.job = None
+        self._learnt(report)
         self._set_radio({k: getattr(report, k) for k in RADIO_KEYS if getattr(report, k, None) is not None})
         self.skip_at = False
         r = self.p.recovery
@@ -384,6 +403,7 @@ class Supervisor:
 
     def _attempt_failed(self, failure: Failure) -> None:
         self.job = None
+        self._learnt(failure.report)
         self.last_error = failure.message
         if failure.permanent:
             self._finish(failure.exit_code, f"cannot continue: {failure.message}")

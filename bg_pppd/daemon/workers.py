@@ -8,6 +8,7 @@ watchers run for a profile, decided in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,8 @@ def job(name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) 
 
 def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Worker:
     """The pre-flight; PREFLIGHT_OK with its report or PREFLIGHT_FAILED with a Failure, once."""
+    made: list[Preflight] = []  # the failure carries what the pre-flight learnt (diagnostics...)
+
     def body(worker: Worker) -> tuple[Ev, Any]:
         cancellable = Cancellable(worker.cancelled)
 
@@ -55,6 +58,7 @@ def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Work
                 log.info("%s: pre-flight %s: %s", profile.name, name, status)
         pre = Preflight(profile, state_dir=state_dir, on_step=step, clock=cancellable.clock,
                         sleep=cancellable.sleep)
+        made.append(pre)
         run.lock_current(profile.modem.port)  # what the port leads to now: nobody else's
         return Ev.PREFLIGHT_OK, pre.run()
 
@@ -62,6 +66,8 @@ def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Work
         failure = failure_of(exc, "pre-flight")
         if failure.message.startswith("pre-flight error"):  # not one of ours: a bug, with its traceback
             log.error("%s: pre-flight crashed", profile.name, exc_info=exc)
+        if made:
+            failure = dataclasses.replace(failure, report=made[0].report)
         return Ev.PREFLIGHT_FAILED, failure
     # a cancelled pre-flight still says so once: the stop waits for that
     return Worker("preflight", body, lambda result: post(*result), on_cancel=(Ev.PREFLIGHT_FAILED, CANCELLED),

@@ -63,9 +63,10 @@ def _env():
     )
 
 
-def pdp_context_command(profile: Profile, cid: int = 1) -> str:
+def pdp_context_command(profile: Profile, cid: int = 1, apn: str | None = None) -> str:
+    """The first APN unless told (the daemon sets the context in its pre-flight instead)."""
     net = profile.network
-    return f'AT+CGDCONT={cid},"{net.pdp_type}","{net.apn}"'
+    return f'AT+CGDCONT={cid},"{net.pdp_type}","{net.apn[0] if apn is None else apn}"'
 
 
 def _chat_seconds(seconds: float) -> int:

@@ -76,6 +76,12 @@ class Report:
     access_technology: str | None = None
     band: str | None = None
     signal: dict[str, Any] = field(default_factory=dict)
+    firmware: str | None = None     # AT+QGMR: the full firmware id (AT+CGMR gives the base only)
+    apn: str | None = None          # the APN this attempt set in context 1
+    # what was done short of a reset to get registered: {"action": "cops=0" | "cfun 0/1", "at": s, "why": ...}
+    interventions: list[dict[str, Any]] = field(default_factory=list)
+    # what the module said about a failure (AT+QENG="servingcell", AT+CEER, +QCSQ, +QNWINFO): {command: answer}
+    diagnostics: dict[str, str] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     urcs: list[str] = field(default_factory=list)
     error: str | None = None
@@ -431,15 +437,16 @@ class Preflight:
 
     def step_context(self) -> str:
         net = self.p.network
+        apn = net.apn[0]
         r = self.cmd("AT+CGDCONT?", "+CGDCONT:")
         for line in r.info:
             ctx = atparse.parse_cgdcont(line)
-            if ctx and ctx[0] == 1 and ctx[1] == net.pdp_type and ctx[2] == net.apn:
-                return f"{net.pdp_type} {net.apn!r} already set"
-        w = self.cmd(f'AT+CGDCONT=1,"{net.pdp_type}","{net.apn}"')
+            if ctx and ctx[0] == 1 and ctx[1] == net.pdp_type and ctx[2] == apn:
+                return f"{net.pdp_type} {apn!r} already set"
+        w = self.cmd(f'AT+CGDCONT=1,"{net.pdp_type}","{apn}"')
         if not w.ok:
             raise NotResponding(f"the module refused the PDP context: {w.final}")
-        return f"set {net.pdp_type} {net.apn!r}"
+        return f"set {net.pdp_type} {apn!r}"
 
     def step_registration(self) -> str:
         net = self.p.network

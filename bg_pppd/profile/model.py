@@ -17,6 +17,7 @@ from typing import Any
 from bg_pppd.profile import pppd_options
 from bg_pppd.profile import yaml_source as yamlsrc
 from bg_pppd.profile.value_kinds import (
+    Bands,
     Bool,
     Choice,
     CommandLine,
@@ -26,6 +27,8 @@ from bg_pppd.profile.value_kinds import (
     Kind,
     ListOf,
     Number,
+    OffOrChoice,
+    OneOrList,
     Optional,
     Text,
     key,
@@ -93,15 +96,29 @@ class Sim:
 
 @dataclass(frozen=True)
 class Network:
-    apn: str = key(Text(APN_RE, "an APN is letters, digits, dots, hyphens and underscores",
-                        max_len=100), "")
+    apn: tuple[str, ...] = key(
+        OneOrList(Text(APN_RE, "an APN is letters, digits, dots, hyphens and underscores", max_len=100)),
+        ("",), "one APN or a list tried in order (\"\" lets the network pick); the one that worked "
+               "is remembered per SIM (ICCID) and tried first")
     pdp_type: str = key(Choice("IP", "IPV6", "IPV4V6"), "IP")
     registration_timeout: float = key(REGISTRATION_TIMEOUT, 180)
+    reselect_after: float | None = key(Optional(Number(1, WEEK)), None,
+                                       "seconds still searching (or denied) before AT+COPS=0; "
+                                       "null = half of registration_timeout")
+    bands: tuple[tuple[str, tuple[int, ...]], ...] = key(
+        Bands(), (), "per technology, written with AT+QCFG=\"band\" only when different")
+    psm: str = key(OffOrChoice("off", "keep"), "off",
+                   "off: PSM and eDRX switched off (AT+CPSMS=0, AT+CEDRXS=0); keep: the module's setting")
     poll_interval: float = key(Number(0.05, 600), 2, "how often registration is polled")
     technologies: tuple[str, ...] = key(
         ListOf(Choice("catm1", "nbiot", "egprs"), max_len=3, unique=True), (),
         "allowed radio access in scan order; empty = leave the module's setting")
     dial_number: str = key(Text(r"\*99(\*\*\*[0-9]{1,2})?#", "use *99# or *99***<cid>#"), "*99#")
+
+    @property
+    def reselect_wait(self) -> float:
+        """Seconds of searching before the first intervention (AT+COPS=0)."""
+        return self.registration_timeout / 2 if self.reselect_after is None else self.reselect_after
 
 
 @dataclass(frozen=True)
@@ -290,7 +307,9 @@ class _Checker:
             if k not in known:
                 import difflib  # only a misspelt key needs it
 
-                near = difflib.get_close_matches(k, list(known), n=1, cutoff=0.6)
+                near = difflib.get_close_matches(k, list(known), n=3, cutoff=0.6)
+                # a typo seldom changes the first letter: apm is apn, not psm
+                near = [n for n in near if str(k)[:1] == n[:1]] or near
                 hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(known)}"
                 self.problem((*path, k), f"unknown key{hint}")
 
@@ -349,6 +368,10 @@ class _Checker:
         if auth.method == "none" and (auth.user or auth.password or auth.password_file):
             self.problem(("auth", "method"), "is none, but a user or password is given: "
                          "set method to pap or chap, or remove them")
+        net = s["network"]
+        if net.reselect_after is not None and net.reselect_after >= net.registration_timeout:
+            self.problem(("network", "reselect_after"), f"must be less than registration_timeout "
+                         f"({net.registration_timeout:g} s): AT+COPS=0 comes before the radio off/on")
         if "command" in rec.reset and not rec.reset_command:
             self.problem(("recovery", "reset_command"), "is required when reset lists 'command'")
         if s["probe"].target:

@@ -198,6 +198,54 @@ class ListOf(Kind):
         return tuple(out)
 
 
+class OneOrList(ListOf):
+    """One value or a list of them (``apn: internet`` or ``apn: [internet, ""]``): always a tuple."""
+
+    def __init__(self, item: Kind, max_len: int = 16, unique: bool = True):
+        super().__init__(item, min_len=1, max_len=max_len, unique=unique)
+        self.what = f"{item.what} or a list of them"
+
+    def convert(self, value: Any) -> tuple[Any, ...]:
+        return super().convert(value if isinstance(value, list) else [value])
+
+
+class OffOrChoice(Choice):
+    """A choice whose first word is ``off``: YAML 1.1 reads an unquoted ``off`` as false."""
+
+    def convert(self, value: Any) -> Any:
+        return super().convert(self.choices[0] if value is False else value)
+
+
+class Bands(Kind):
+    """Bands per technology: ``{catm1: [3, 20], nbiot: [8, 20], egprs: [900, 1800]}``.
+
+    LTE bands by number (3GPP TS 36.101), GSM bands by their MHz name; technologies left
+    out are left as the module has them.
+    """
+
+    LTE = range(1, 86)
+    GSM = (850, 900, 1800, 1900)
+    what = "a mapping of technology (catm1, nbiot, egprs) to a list of band numbers"
+
+    def convert(self, value: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            raise Invalid(f"must be {self.what}, not {_typename(value)}")
+        out = []
+        for tech, bands in value.items():
+            if tech not in ("catm1", "nbiot", "egprs"):
+                raise Invalid(f"{tech!r} is not a technology: use catm1, nbiot or egprs")
+            allowed = self.GSM if tech == "egprs" else self.LTE
+            hint = "850, 900, 1800 or 1900" if tech == "egprs" else "LTE band numbers 1 to 85"
+            numbers = ListOf(Number(integer=True), min_len=1, unique=True).convert(bands)
+            wrong = [b for b in numbers if b not in allowed]
+            if wrong:
+                raise Invalid(f"{tech}: band {wrong[0]} is not one of {hint}")
+            out.append((tech, tuple(sorted(numbers))))
+        return tuple(sorted(out))
+
+
 class Optional(Kind):
     def __init__(self, inner: Kind):
         self.inner = inner
