@@ -59,6 +59,7 @@ class Modem:
         self.saved = {"E": int(scenario.echo), "V": 1, "&C": 1, "&D": 2, "ipr": scenario.baudrate}
         self.contexts = {int(k): list(v) for k, v in scenario.contexts.items()}
         self.dials = 0
+        self.ceer = "No cause information available"  # AT+CEER: why the last call or attach ended
         self.dtr = True
         self.ri = False
         self.faults = Faults(scenario)
