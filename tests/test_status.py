@@ -18,7 +18,7 @@ from bg_pppd.cli import main as cli
 from bg_pppd.daemon.status import FIELDS, STATES, Status, read_status, write_status
 from bg_pppd.daemon.supervisor import State
 from bg_pppd.util import errors
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 # the keys status.json has had since the radio joined it; README and scripts use them
 DOCUMENTED = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
@@ -153,3 +153,27 @@ def test_ctrl_c_exits_with_the_tables_status(monkeypatch, tmp_path):
         raise KeyboardInterrupt
     monkeypatch.setattr(cli, "_cmd_validate", interrupted)
     assert cli.main(["validate", str(tmp_path / "p.yaml")]) == errors.EXIT_INTERRUPTED == 130
+
+
+def test_status_shows_interventions_and_diagnostics_on_one_line_each(tmp_path):
+    from tests.test_review_files import hold_lock
+
+    run = tmp_path / "run"
+    (run / "x").mkdir(parents=True, mode=0o700)
+    holder = hold_lock(run / "x" / "lock")
+    try:
+        data = {"pid": holder.pid, "state": "connected", "firmware": "BG95M3LAR02A03_01.204.01.204",
+                "interventions": [{"action": "cops=0", "after": 30.0}, {"action": "cfun 0/1", "after": 60.0}],
+                "last_diagnostics": {"AT+CEER": "+CEER: \"No cause information available\""}}
+        (run / "x" / "status.json").write_text(json.dumps(data))
+        human = run_cli("--run-dir", str(run), "status", "x")
+        assert human.returncode == 0, human.stderr
+        lines = {line.split()[0]: line.split(None, 1)[1] for line in human.stdout.splitlines() if " " in line.strip()}
+        assert lines["interventions"] == "action=cops=0 after=30.0; action=cfun 0/1 after=60.0"
+        assert lines["firmware"] == "BG95M3LAR02A03_01.204.01.204"
+        assert lines["last_diagnostics"].startswith("AT+CEER=+CEER:")
+        out = json.loads(run_cli("--run-dir", str(run), "status", "--json", "x").stdout)
+        assert out["interventions"] == data["interventions"] and out["last_diagnostics"] == data["last_diagnostics"]
+    finally:
+        holder.kill()
+        holder.wait(5)

@@ -135,8 +135,9 @@ def status(name: str, run_dir: str, as_json: bool) -> int:
         width = max(len(k) for k in FIELDS)
         for key in FIELDS:
             value = out[key]
-            if isinstance(value, list):
-                value = " ".join(value)
+            if isinstance(value, list):  # of text (dns), or of records (interventions)
+                value = "; ".join(" ".join(f"{k}={v}" for k, v in item.items()) for item in value) \
+                    if any(isinstance(item, dict) for item in value) else " ".join(value)
             elif isinstance(value, dict):
                 value = " ".join(f"{k}={v}" for k, v in value.items())
             print(printable(f"{key:<{width}}  {'' if value is None else value}"))
