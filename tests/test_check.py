@@ -140,8 +140,9 @@ def test_never_registered_times_out(bench):
     start = time.monotonic()
     result = b.check()
     took = time.monotonic() - start
-    assert result.returncode == 13 and "not registered after 3 s" in result.stderr
-    assert 3 <= took < 8
+    # AT+COPS=0 at 1.5 s, the radio off/on at 3 s, one more registration_timeout: 2 x 3 s (issue 17)
+    assert result.returncode == 13 and "not registered after 6 s" in result.stderr
+    assert 6 <= took < 11
 
 
 def test_egprs_checks_cgreg(bench):

@@ -26,13 +26,21 @@ class DataModeModule(Scripted):
         super().__init__(clock, {})
         self.data_mode, self.dtr_works, self.escape_works = data_mode, dtr_works, escape_works
         self.line = b""
+        self.times: list[tuple[float, bytes]] = []  # (when, bytes) of every write
+        self.escape_at: float | None = None
+
+    def read(self, size: int = 1) -> bytes:
+        if self.escape_at is not None and self.clock.t >= self.escape_at:
+            self.escape_at, self.data_mode = None, False
+            self.pending += b"\r\nOK\r\n"
+        return super().read(size)
 
     def write(self, data: bytes) -> int:
         self.written.append(data)
+        self.times.append((self.clock.t, data))
         if self.data_mode:
             if data == b"+++" and self.escape_works:
-                self.data_mode = False
-                self.pending += b"\r\nOK\r\n"
+                self.escape_at = self.clock.t + 1.0  # its OK once the guard time after it is over
             return len(data)
         self.line += data
         while b"\r" in self.line:
@@ -53,6 +61,11 @@ class DataModeModule(Scripted):
     def sent(self) -> list[bytes]:
         return [w for w in self.written if w != b"AT\r"]
 
+    def guard_times(self) -> tuple[float, float]:
+        """The silence before the +++ and after it (to the next write)."""
+        i = next(n for n, (_, data) in enumerate(self.times) if data == b"+++")
+        return self.times[i][0] - self.times[i - 1][0], self.times[i + 1][0] - self.times[i][0]
+
 
 class FakeLines:
     def __init__(self, module: DataModeModule, has_lines: bool = True):
@@ -72,15 +85,6 @@ class FakeLines:
         return False if self.has_lines else None
 
 
-def sleeper(clock: FakeClock):
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.t += seconds
-    return sleep, slept
-
-
 def waiter(clock: FakeClock):
     """A cancellable wait on the fake clock: never cancelled."""
     def wait(seconds: float) -> bool:
@@ -95,9 +99,8 @@ AFTER = Timings(first_sync=1.0, final_sync=1.0)
 def test_a_port_in_command_mode_answers_at_once_and_nothing_else_is_sent():
     clock = FakeClock()
     module = DataModeModule(clock, data_mode=False)
-    sleep, slept = sleeper(clock)
-    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), FakeLines(module), AFTER, sleep)
-    assert back.how == "" and not back.was_in_data_mode and slept == []
+    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), FakeLines(module), AFTER, maybe_in_call=True)
+    assert back.how == "" and not back.was_in_data_mode
     assert module.sent() == [], "no DTR, no +++, no ATH for a port that answers"
 
 
@@ -105,21 +108,20 @@ def test_dtr_drop_first_where_the_port_has_the_line_then_ath():
     clock = FakeClock()
     module = DataModeModule(clock, dtr_works=True)
     lines = FakeLines(module)
-    sleep, slept = sleeper(clock)
-    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), lines, AFTER, sleep)
+    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), lines, AFTER, maybe_in_call=True)
     assert back.how == "DTR drop" and back.was_in_data_mode
-    assert lines.dtr == [False, True] and slept == [command_mode.DTR_LOW]
+    assert lines.dtr == [False, True]
     assert b"+++" not in module.written and module.sent()[-1] == b"ATH\r"
-    assert back.took < 1.0 + command_mode.DTR_LOW + command_mode.AFTER_DTR + command_mode.DTR_SYNC + 0.5
+    assert back.took < 1.0 + command_mode.DTR_LOW + command_mode.DTR_SYNC + 0.5
 
 
 def test_without_control_lines_the_escape_with_its_guard_times_then_ath():
     clock = FakeClock()
     module = DataModeModule(clock)
-    sleep, slept = sleeper(clock)
-    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), NoLines(), AFTER, sleep)
+    back = to_command_mode(AtChannel(module, timeout=2, clock=clock), NoLines(), AFTER, maybe_in_call=True)
     assert back.how == "+++ escape"
-    assert slept == [1.1, 1.1], "a second of silence either side of +++"
+    before, after = module.guard_times()
+    assert 1.1 <= before < 1.25 and 1.1 <= after < 1.25, "a second of silence either side of +++, no more"
     assert module.sent()[:1] == [b"+++"] and module.sent()[-1] == b"ATH\r"
 
 
@@ -127,19 +129,17 @@ def test_dtr_is_not_tried_when_the_timings_say_so():
     clock = FakeClock()
     module = DataModeModule(clock, dtr_works=True)
     lines = FakeLines(module)
-    sleep, _ = sleeper(clock)
     back = to_command_mode(AtChannel(module, timeout=2, clock=clock), lines,
-                           Timings(first_sync=1.0, final_sync=1.0, use_dtr=False), sleep)
+                           Timings(first_sync=1.0, final_sync=1.0, use_dtr=False), maybe_in_call=True)
     assert back.how == "+++ escape" and lines.dtr == []
 
 
 def test_a_module_that_never_answers_is_an_at_timeout_bounded_by_total():
     clock = FakeClock()
     module = DataModeModule(clock, escape_works=False)
-    sleep, _ = sleeper(clock)
     with pytest.raises(AtTimeout):
         to_command_mode(AtChannel(module, timeout=2, clock=clock), NoLines(),
-                        Timings(first_sync=2.0, final_sync=1.0, total=10.0), sleep)
+                        Timings(first_sync=2.0, final_sync=1.0, total=10.0))
     assert module.written[-2:] != [b"ATH\r"] and b"ATH\r" not in module.written
     assert 9.5 < clock.t < 11.5, clock.t
 
@@ -152,7 +152,7 @@ def test_a_cancel_cuts_the_procedure_short():
     at = AtChannel(module, timeout=2, clock=bounded.clock)
     cancel.set()
     with pytest.raises(Cancelled):
-        to_command_mode(at, NoLines(), AFTER, bounded.sleep)
+        to_command_mode(at, NoLines(), AFTER, maybe_in_call=True)
     assert b"+++" not in module.written
 
 
@@ -161,7 +161,7 @@ def test_a_deadline_cuts_the_procedure_short():
     bounded = Cancellable(None, 1.5, clock, waiter(clock))
     module = DataModeModule(clock)
     with pytest.raises(Cancelled):
-        to_command_mode(AtChannel(module, timeout=2, clock=bounded.clock), NoLines(), AFTER, bounded.sleep)
+        to_command_mode(AtChannel(module, timeout=2, clock=bounded.clock), NoLines(), AFTER, maybe_in_call=True)
     assert clock.t < 3, "stopped at the deadline, not after the escape's guard times"
 
 
@@ -172,37 +172,39 @@ def load(write_profile, extra: str = ""):
                                           f"recovery:\n  at_timeout: 5\n{extra}"))
 
 
-def preflight_sync(prof, module: DataModeModule, clock: FakeClock, lines=None) -> tuple[str, list[float]]:
-    sleep, slept = sleeper(clock)
-    pre = Preflight(prof, opener=lambda p: module, clock=clock, sleep=sleep)
+def preflight_sync(prof, module: DataModeModule, clock: FakeClock, lines=None) -> str:
+    pre = Preflight(prof, opener=lambda p, **rate: module, clock=clock, sleep=lambda s: None)
     pre.serial = module
     pre.at = AtChannel(module, timeout=5, clock=clock)
     pre.lines = lines or NoLines()
-    return pre.step_sync(), slept
+    return pre.step_sync()
 
 
 def test_preflight_sync_uses_the_procedure_dtr_first(write_profile):
     clock = FakeClock()
     module = DataModeModule(clock, dtr_works=True)
-    status, _ = preflight_sync(load(write_profile), module, clock, FakeLines(module))
+    status = preflight_sync(load(write_profile), module, clock, FakeLines(module))
     assert status == "OK after DTR drop (module was in data mode)"
     assert module.sent()[-1] == b"ATH\r"
 
 
 def test_preflight_sync_escapes_and_names_at_timeout_when_it_fails(write_profile):
     clock = FakeClock()
-    status, slept = preflight_sync(load(write_profile), DataModeModule(clock), clock)
-    assert status == "OK after +++ escape (module was in data mode)" and slept == [1.1, 1.1]
+    module = DataModeModule(clock)
+    status = preflight_sync(load(write_profile), module, clock)
+    assert status == "OK after +++ escape (module was in data mode)"
+    assert min(module.guard_times()) >= 1.1
     clock = FakeClock()
-    with pytest.raises(AtTimeout, match=r"no OK to AT within 5 s, nor after trying to leave data mode"):
+    with pytest.raises(AtTimeout, match=r"no OK to AT within 5 s, at 115200 baud nor at another rate"):
         preflight_sync(load(write_profile), DataModeModule(clock, escape_works=False), clock)
     assert 4.5 < clock.t < 6.5, "the whole step waits about at_timeout"
 
 
 def test_preflight_sync_in_command_mode(write_profile):
     clock = FakeClock()
-    status, slept = preflight_sync(load(write_profile), DataModeModule(clock, data_mode=False), clock)
-    assert status.startswith("OK after 0.") and status.endswith(" s") and slept == []
+    module = DataModeModule(clock, data_mode=False)
+    status = preflight_sync(load(write_profile), module, clock)
+    assert status.startswith("OK after 0.") and status.endswith(" s") and module.sent() == []
 
 
 def test_after_pppd_opens_the_ppp_port_shared_and_respects_dtr_ignore(write_profile):

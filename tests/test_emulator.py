@@ -216,14 +216,17 @@ def test_pdp_context(emu_port):
 def test_baudrate_saved_only_with_at_w(emu_port):
     emu, port = emu_port(echo=False, port="uart", reboot_time=0.2, baudrate=115200)
     assert port.cmd("AT+IPR?") == b"\r\n+IPR: 115200\r\n\r\nOK\r\n"
-    assert port.cmd("AT+IPR=921600") == b"\r\nOK\r\n"
+    assert port.cmd("AT+IPR=921600") == b"\r\nOK\r\n", "answered at the old rate"
+    port.ser.baudrate = 921600  # the module's UART now runs at the new one
     port.cmd("AT+CFUN=1,1")
+    port.ser.baudrate = 115200
     port.sync()
     port.read_for(0.3)
     port.cmd("ATE0")
     assert port.cmd("AT+IPR?") == b"\r\n+IPR: 115200\r\n\r\nOK\r\n", "not saved: reverted by the reboot"
     assert port.cmd("AT+IPR=57600;&W") == b"\r\nOK\r\n"
     assert emu.status()["saved_ipr"] == 57600
+    port.ser.baudrate = 57600
     assert port.cmd("AT+IPR=12345") == b"\r\nERROR\r\n"
 
 

@@ -31,12 +31,16 @@ class FakeSystem:
         self.saved: list[Ladder] = []
         self.statuses: list[dict] = []
         self.job = None
+        self.apn_memory: dict[str, str] = {}       # what load_apn_memory finds "on disk"
+        self.apn_saved: list[dict[str, str]] = []  # each save_apn_memory
+        self.choose_apn = None                     # the chooser the last pre-flight was given
 
     def clock(self):
         return self.now
 
-    def start_preflight(self, post):
+    def start_preflight(self, post, choose_apn=None):
         self.calls.append("preflight")
+        self.choose_apn = choose_apn
         self.job = FakeJob(self.calls, "preflight")
         return self.job
 
@@ -59,6 +63,13 @@ class FakeSystem:
 
     def save_ladder(self, ladder):
         self.saved.append(Ladder.from_dict(ladder.to_dict()))
+
+    def load_apn_memory(self):
+        return dict(self.apn_memory)
+
+    def save_apn_memory(self, memory):
+        self.apn_saved.append(dict(memory))
+        self.apn_memory = dict(memory)
 
     def status_changed(self, status):
         self.statuses.append(status)

@@ -136,3 +136,51 @@ def test_damaged_state_file_is_recovered(bench, dirs):
     assert proc.wait(10) == 0
     out = proc.stdout.read()
     assert "was damaged" in out and st["resets"] == 1, "conservative: as if a reset just happened"
+
+
+def _in_a_call(link: Path) -> None:
+    """Dial on the module's port as a daemon did before it was killed: the call stays up."""
+    import serial
+
+    with serial.Serial(str(link), 115200, timeout=0.1) as port:
+        port.write(b"ATD*99#\r")
+        got, deadline = b"", time.monotonic() + 5
+        while b"CONNECT" not in got and time.monotonic() < deadline:
+            got += port.read(64)
+        assert b"CONNECT" in got, got
+
+
+def _until_sync(proc: subprocess.Popen, timeout: float = 30) -> tuple[str, float]:
+    """The daemon's output up to its sync step's line, and the seconds that took."""
+    start, lines = time.monotonic(), []
+    while time.monotonic() - start < timeout:
+        lines.append(proc.stdout.readline())
+        if "pre-flight sync:" in lines[-1]:
+            return "".join(lines), time.monotonic() - start
+    raise AssertionError("no sync line: " + "".join(lines))
+
+
+@pytest.mark.parametrize("stale_state, escapes_at_once", [("connected", True), ("stopped", False)])
+def test_a_run_killed_in_a_call_makes_the_next_sync_leave_data_mode_at_once(bench, dirs, stale_state,
+                                                                            escapes_at_once):
+    """No control line tells (dcd: always): only the last run's state says a call may be up. Without
+    it, a silent port is a booting module for 8 s before any escape is tried."""
+    b = bench()
+    b.profile.write_text(b.profile.read_text().replace("at_timeout: 2", "at_timeout: 20")
+                         .replace("line_backend: emulator", "line_backend: emulator\n  dcd: always"))
+    _in_a_call(b.link)
+    run, _state = dirs
+    (run / "bench").mkdir(parents=True, mode=0o700)
+    (run / "bench" / "status.json").write_text(json.dumps({"profile": "bench", "state": stale_state, "pid": 1}))
+    proc = spawn_up(b, dirs)
+    try:
+        before, took = _until_sync(proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert "module was in data mode" in before, before
+    assert ("may still be in data mode" in before) is escapes_at_once, before
+    if escapes_at_once:
+        assert took < 6, (took, before)
+    else:
+        assert took > 8, (took, before)

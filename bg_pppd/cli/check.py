@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TextIO
 
+from bg_pppd.daemon.apn_memory import ApnMemory
+from bg_pppd.daemon.apn_order import ApnState
 from bg_pppd.daemon.ladder_store import prepare_state_dir
 from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
 from bg_pppd.modem.preflight import Preflight, Report
@@ -23,9 +25,10 @@ def _progress(stream: TextIO):
     return show
 
 
-def human(report: Report) -> str:
+def human(report: Report, apn_note: str = "") -> str:
     lines = [f"profile:      {report.profile} ({report.port})",
              f"modem:        {report.model or '?'} {report.revision or ''}".rstrip(),
+             f"firmware:     {report.firmware or '?'}",
              f"IMEI:         {report.imei or '?'}",
              f"SIM:          {report.sim or '?'}  ICCID {report.iccid or '?'}",
              f"registration: {report.registration or '?'}",
@@ -36,7 +39,25 @@ def human(report: Report) -> str:
         ("rssi_dbm", "RSSI", "dBm"), ("rsrp_dbm", "RSRP", "dBm"), ("sinr_db", "SINR", "dB"),
         ("rsrq_db", "RSRQ", "dB")) if key in sig]
     lines.append(f"signal:       {', '.join(parts) or '?'}")
+    if report.apn is not None:
+        lines.append(f"APN:          {report.apn!r}" + (f" ({apn_note})" if apn_note else ""))
     return "\n".join(lines)
+
+
+def apn_chooser(profile: Profile, state_dir: str) -> tuple[ApnState, str]:
+    """The APNs as ``up`` would try them: the one that worked on this SIM first (its memory in
+    the state dir), else the profile's first; and a note when the memory could not be used."""
+    memory, note = ApnMemory(state_dir, profile.name).load()
+    return ApnState(profile.network.apn, memory), note
+
+
+def apn_note(apns: ApnState, report: Report) -> str:
+    """Why check set this APN: remembered for this SIM, or the profile's first."""
+    if report.apn is None:
+        return ""
+    if report.iccid and apns.remembered.get(report.iccid) == report.apn and report.apn in apns.apns:
+        return "worked before on this SIM"
+    return "the profile's first" if len(apns.apns) > 1 else ""
 
 
 def run(profile: Profile, state_dir: str, as_json: bool, run_dir: str | None = None) -> int:
@@ -71,7 +92,10 @@ def _refused(profile: Profile, as_json: bool, reason: str) -> int:
 
 def _check(profile: Profile, state_dir: str, as_json: bool) -> int:
     show = _progress(sys.stderr) if sys.stderr.isatty() and not as_json else None
-    pre = Preflight(profile, state_dir=state_dir, on_step=show)
+    apns, note = apn_chooser(profile, state_dir)
+    if note:
+        print(printable(f"warning: {note}"), file=sys.stderr)
+    pre = Preflight(profile, state_dir=state_dir, on_step=show, choose_apn=apns.choose)
     try:
         report = pre.run()
         code = 0
@@ -82,7 +106,7 @@ def _check(profile: Profile, state_dir: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(dataclasses.asdict(report), indent=None))
     elif code == 0:
-        print(human(report))
+        print(human(report, apn_note(apns, report)))
     if code:
         print(printable(f"bg-pppd: {profile.name}: {report.error}"), file=sys.stderr)
     return code

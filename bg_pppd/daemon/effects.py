@@ -17,6 +17,7 @@ from typing import Any
 
 from bg_pppd.daemon import sd_notify as notify
 from bg_pppd.daemon import workers
+from bg_pppd.daemon.apn_memory import ApnMemory
 from bg_pppd.daemon.ladder_store import LadderStore, boottime
 from bg_pppd.daemon.recovery import Ladder
 from bg_pppd.daemon.run_dir import RunDir
@@ -26,6 +27,7 @@ from bg_pppd.link import hooks
 from bg_pppd.link.dns import Dns
 from bg_pppd.link.pppd import IpUp, LinkInfo, PppdProcess
 from bg_pppd.link.render import Rendered
+from bg_pppd.modem import diagnostics
 from bg_pppd.modem.command_mode import restore_after_pppd
 from bg_pppd.modem.serial_port import hang_up
 from bg_pppd.profile.model import Profile
@@ -43,8 +45,12 @@ class PortMissing(BgPppdError):
 
 class RealSystem:
     def __init__(self, profile: Profile, run: RunDir, store: LadderStore, rendered: Rendered,
-                 state_dir: str):
+                 state_dir: str, maybe_in_call: bool = False):
         self.p, self.run, self.store, self.rendered, self.state_dir = profile, run, store, rendered, state_dir
+        # a call of ours may still be up on the module: an earlier run ended uncleanly (killed while
+        # dialling or connected, its pppd left behind), or the port did not come back after pppd;
+        # cleared once the module answers AT (set and cleared by the workers, read when one starts)
+        self.maybe_in_call = maybe_in_call
         self.pppd: PppdProcess | None = None
         self.relay: Any = None  # main UART with escape/read_urcs: pppd runs on its pty
         self.ready_sent = False
@@ -56,8 +62,12 @@ class RealSystem:
 
     # ----- workers ---------------------------------------------------------------------------
 
-    def start_preflight(self, post: Post) -> Worker:
-        return workers.preflight(self.p, self.run, self.state_dir, post)
+    def start_preflight(self, post: Post, choose_apn: Callable[[str | None], str] | None = None) -> Worker:
+        return workers.preflight(self.p, self.run, self.state_dir, post, choose_apn,
+                                 maybe_in_call=self.maybe_in_call, synced=self._synced)
+
+    def _synced(self) -> None:
+        self.maybe_in_call = False
 
     def start_reset(self, skip_at: bool, post: Post) -> Worker:
         return workers.reset(self.p, self.run, skip_at, post)
@@ -128,6 +138,14 @@ class RealSystem:
         self._step("close the relay", self._close_relay)
         self._step("put the PPP port back in command mode", self.restore_command_mode)
 
+    def diagnose(self) -> dict[str, str]:
+        """After a failed dial, with the port back in command mode (after_pppd): what the module
+        says about it, on the AT port (USB) or the main UART; one log line. On the clean-up worker."""
+        found = diagnostics.capture_on_port(self.p)
+        if found:
+            log.info("%s: the module's diagnostics: %s", self.p.name, diagnostics.one_line(found))
+        return found
+
     def _step(self, what: str, action: Callable[[], Any]) -> None:
         try:
             action()
@@ -141,8 +159,10 @@ class RealSystem:
 
     def restore_command_mode(self) -> None:
         """After pppd, the PPP port must take AT commands again (modem.command_mode: check,
-        else DTR drop, else +++, then ATH). Blocks up to ~15 s: run it in a worker."""
-        restore_after_pppd(self.p)
+        else DTR drop, else +++, then ATH). Blocks up to ~15 s: run it in a worker. A port that
+        never answered may still hold the call: the next pre-flight tries the escapes at once."""
+        if restore_after_pppd(self.p) in ("no answer", "cut short"):
+            self.maybe_in_call = True
 
     # ----- files, systemd, hooks -------------------------------------------------------------
 
@@ -151,6 +171,20 @@ class RealSystem:
             self.store.save(ladder)
         except OSError as exc:
             log.error("%s: cannot save the recovery state: %s", self.p.name, exc)
+
+    def load_apn_memory(self) -> dict[str, str]:
+        """The APN that worked per ICCID (STATE_DIR/NAME.apn.json): a few hundred bytes, read once."""
+        memory, note = ApnMemory(self.state_dir, self.p.name).load()
+        if note:
+            log.warning("%s: %s", self.p.name, _CONTROL.sub(" ", note))
+        return memory
+
+    def save_apn_memory(self, memory: dict[str, str]) -> None:
+        """A tiny atomic write, like the ladder's: the supervisor's loop can afford it."""
+        try:
+            ApnMemory(self.state_dir, self.p.name).save(memory)
+        except OSError as exc:
+            log.error("%s: cannot save the APN that worked: %s", self.p.name, exc)
 
     def status_changed(self, status: Status) -> None:
         """status.json (with our pid), and systemd's STATUS= line."""
@@ -181,7 +215,8 @@ class RealSystem:
         if "radio monitor" in wanted:
             from bg_pppd.link.radio_monitor import AtPortMonitor
 
-            monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(self.p, on_radio, on_urcs, warn))
+            monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(self.p, on_radio, on_urcs, warn,
+                                                                                dead=dead))
         elif "escape monitor" in wanted:
             from bg_pppd.link.radio_monitor import EscapeMonitor
 

@@ -48,6 +48,9 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         note = prepare_state_dir(state_dir)
         if note:
             log.warning("%s: %s: the recovery state will not be kept", profile.name, printable(note))
+        # a daemon killed while dialling or connected may have left the module in data mode
+        before = read_status(run.status_path)
+        left_in_call = before is not None and before.state in ("dialing", "connected", "restoring", "stopping")
         # a stale status (from a daemon killed with SIGKILL) must not describe this run
         write_status(run.status_path, Status(profile=profile.name, state="preflight", pid=os.getpid(),
                                              consecutive_failures=0, resets=0))
@@ -62,7 +65,11 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         if ladder.failures or ladder.resets:
             log.info("%s: continuing the recovery ladder: %d failure(s), %d reset(s)", profile.name,
                      ladder.failures, ladder.resets)
-        sup = Supervisor(profile, RealSystem(profile, run, store, rendered, state_dir), ladder)
+        if left_in_call or orphan:
+            log.info("%s: the last run ended %s: the module may still be in data mode", profile.name,
+                     "with its pppd left behind" if orphan else f"uncleanly ({before.state if before else '?'})")
+        sup = Supervisor(profile, RealSystem(profile, run, store, rendered, state_dir,
+                                             maybe_in_call=bool(left_in_call or orphan)), ladder)
 
         def on_signal(signum: int, _frame: object) -> None:
             sup.post(Ev.STOP, f"signal {signal.Signals(signum).name}")

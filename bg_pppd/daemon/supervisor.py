@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Protocol
 
+from bg_pppd.daemon.apn_order import ApnState, dial_failure_blames_apn, preflight_failure_blames_apn
 from bg_pppd.daemon.event_queue import EventQueue
 from bg_pppd.daemon.recovery import Decision, Ladder, Policy
 from bg_pppd.daemon.status import Status
@@ -95,13 +96,16 @@ class System(Protocol):
     """All I/O the supervisor does; the real one is in system.py, tests pass a recorder."""
 
     def clock(self) -> float: ...
-    def start_preflight(self, post: Callable[[Ev, Any], None]) -> Job: ...
+    def start_preflight(self, post: Callable[[Ev, Any], None],
+                        choose_apn: Callable[[str | None], str] | None = None) -> Job: ...
     def start_pppd(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> None: ...
     def stop_pppd(self, kill: bool) -> None: ...
     def hangup_pppd(self) -> None: ...
     def pppd_pid(self) -> int | None: ...
     def start_reset(self, skip_at: bool, post: Callable[[Ev, Any], None]) -> Job: ...
     def save_ladder(self, ladder: Ladder) -> None: ...
+    def load_apn_memory(self) -> dict[str, str]: ...
+    def save_apn_memory(self, memory: dict[str, str]) -> None: ...
     def status_changed(self, status: dict[str, Any]) -> None: ...
     def link_up(self, info: LinkInfo) -> None: ...
     def link_down(self, info: LinkInfo) -> None: ...
@@ -198,6 +202,9 @@ class Supervisor:
         self.apn: str | None = None            # the APN of the last attempt
         self.interventions: list[dict[str, Any]] = []  # the last pre-flight's, short of a reset
         self.diagnostics: dict[str, str] = {}  # what the module said about the last failure
+        # which APN an attempt sets: the profile's list, what worked per ICCID (daemon/apn_order.py)
+        self.apns = ApnState(profile.network.apn, self._call("load the APN memory", self.sys.load_apn_memory) or {})
+        self.dialed: tuple[str | None, str | None] = (None, None)  # (ICCID, APN) of the attempt dialling
 
     TABLE = TABLE
     ON_EXIT = ON_EXIT
@@ -380,11 +387,12 @@ class Supervisor:
         self.info = LinkInfo()
         self.attempt += 1  # from here on, what the last attempt's workers post is stale
         self.switch(State.PREFLIGHT, why, level=level)
-        self.job, self.job_kind = self.sys.start_preflight(self.poster()), "pre-flight"
+        self.job, self.job_kind = self.sys.start_preflight(self.poster(), self.choose_apn), "pre-flight"
 
     def _dial(self, report: Any) -> None:
         self.job = None
         self._learnt(report)
+        self.dialed = (getattr(report, "iccid", None), getattr(report, "apn", None))
         self._set_radio({k: getattr(report, k) for k in RADIO_KEYS if getattr(report, k, None) is not None})
         self.skip_at = False
         r = self.p.recovery
@@ -409,6 +417,9 @@ class Supervisor:
             self._finish(failure.exit_code, f"cannot continue: {failure.message}")
             return
         self.skip_at = failure.not_responding
+        tried = getattr(failure.report, "apn", None)  # None: the context was not set this attempt
+        if preflight_failure_blames_apn(failure.exit_code, tried is not None):
+            self._apn_failed(getattr(failure.report, "iccid", None), tried, failure.message)
         self._decide(self.policy.failed(self.ladder, self.sys.clock(), failure.message), failure.message)
 
     def _dial_failed(self, code: int) -> None:
@@ -421,27 +432,56 @@ class Supervisor:
             exit_status = errors.EXIT_PROFILE if code == 2 else errors.EXIT_PPPD_UNUSABLE  # pppd 2: options
             self._finish(exit_status, f"cannot continue: {message}; {fix}")
             return
+        if dial_failure_blames_apn(code) and self.dialed[1] is not None:
+            self._apn_failed(self.dialed[0], self.dialed[1], message)
         self._restore(f"pppd exited: {message}", lambda: self._attempt_failed(Failure(message)))
+
+    def choose_apn(self, iccid: str | None) -> str:
+        """The pre-flight's question (on its worker): the APN to set on this SIM. One read of
+        ``self.apns``, which the loop only ever replaces whole: a consistent answer."""
+        return self.apns.choose(iccid)
+
+    def _apn_failed(self, iccid: str | None, apn: str, why: str) -> None:
+        """A failure the APN may have caused: the next attempt sets the next one (the recovery
+        ladder counts the failure as always)."""
+        self.apns = self.apns.failed(iccid, apn)
+        following = self.apns.choose(iccid)
+        if following != apn:
+            log.info("%s: APN %r failed (%s); next attempt with %r", self.p.name, apn, one_line(why), following)
+
+    def _apn_worked(self) -> None:
+        """IP is up: the APN of this attempt is remembered for its SIM (saved when that changes)."""
+        iccid, apn = self.dialed
+        if apn is None:
+            return
+        before = dict(self.apns.remembered)
+        self.apns = self.apns.worked(iccid, apn)
+        if dict(self.apns.remembered) != before:
+            memory = dict(self.apns.remembered)
+            self._call("save the APN that worked", lambda: self.sys.save_apn_memory(memory))
 
     def _start_cleanup(self) -> None:
         """pppd is gone: a worker undoes the link (DNS, on_down) if it was up, then cleans up after
-        pppd (its pid file, the relay, the port back in command mode). Posts CLEANED."""
+        pppd (its pid file, the relay, the port back in command mode). Posts CLEANED, with the
+        module's diagnostics when a dial failed (pppd gone before IP up): read once the port is back
+        in command mode, on the worker (a System without ``diagnose``, a test's, has none)."""
         info, was_up, up_job = self.info, self.link_is_up, self.up_job
         self.link_is_up, self.up_job = False, None
+        diagnose = getattr(self.sys, "diagnose", None) if self.state is State.DIALING and not was_up else None
 
-        def body() -> None:
+        def body() -> dict[str, str] | None:
             if was_up:
                 if up_job is not None and not up_job.join(UP_WAIT):
                     log.warning("%s: the link-up actions (DNS, on_up) still run after %g s; undoing anyway",
                                 self.p.name, UP_WAIT)
                 self._call("run the link-down actions (DNS, on_down)", lambda: self.sys.link_down(info))
             self._call("clean up after pppd", self.sys.after_pppd)
+            return self._call("read the module's diagnostics", diagnose) if diagnose else None
         post = self.poster()
         self.cleanup = self._call("start the clean-up after pppd", lambda: self.sys.start_worker(
-            "cleanup", body, lambda _r: post(Ev.CLEANED)))
+            "cleanup", body, lambda found: post(Ev.CLEANED, found)))
         if self.cleanup is None:  # no thread: do it here rather than not at all
-            body()
-            post(Ev.CLEANED)
+            post(Ev.CLEANED, body())
 
     def _restore(self, why: str, then: Callable[[], None]) -> None:
         """Wait in RESTORING for the clean-up, then ``then`` (the policy's decision)."""
@@ -449,8 +489,10 @@ class Supervisor:
         self._then = then
         self.switch(State.RESTORING, why, level=logging.DEBUG)
 
-    def _restored(self, _data: Any) -> None:
+    def _restored(self, diagnostics: dict[str, str] | None) -> None:
         self.cleanup = None
+        if diagnostics:  # the failed dial's, kept until the next failure's
+            self.diagnostics = dict(diagnostics)
         then, self._then = self._then, None
         if then is not None:
             then()
@@ -461,6 +503,7 @@ class Supervisor:
 
     def _connected(self, info: LinkInfo) -> None:
         self.info = info
+        self._apn_worked()
         self.up_since = self.sys.clock()
         self.dead_reason = ""
         self.link_is_up = True

@@ -28,9 +28,13 @@ CANCELLED = Failure("cancelled")
 
 def watchers(profile: Profile, has_relay: bool) -> frozenset[str]:
     """Which watchers run while connected: 'carrier' (DCD/RI, always), 'radio monitor' (the
-    separate AT port), 'escape monitor' (+++ rounds on the relayed main UART), 'probe'."""
+    separate AT port), 'escape monitor' (+++ rounds on the relayed main UART), 'probe'.
+
+    The radio monitor runs on every separate AT port, also with monitor.interval 0 (then it
+    queries nothing and only reads URCs): a network-side end of the PDP context is told there
+    and nowhere else (LCP echo never notices: the module answers it)."""
     found = {"carrier"}
-    if profile.modem.separate_at_port and profile.monitor.interval > 0:
+    if profile.modem.separate_at_port:
         found.add("radio monitor")
     elif has_relay:
         found.add("escape monitor")
@@ -46,8 +50,13 @@ def job(name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) 
     return Worker(name, lambda _w: body(), done, on_error=failed)
 
 
-def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Worker:
-    """The pre-flight; PREFLIGHT_OK with its report or PREFLIGHT_FAILED with a Failure, once."""
+def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post,
+              choose_apn: Callable[[str | None], str] | None = None, maybe_in_call: bool = False,
+              synced: Callable[[], None] | None = None) -> Worker:
+    """The pre-flight; PREFLIGHT_OK with its report or PREFLIGHT_FAILED with a Failure, once.
+    ``choose_apn``: the APN to set given the SIM's ICCID (the supervisor's APN rotation).
+    ``maybe_in_call``: a call of ours may still be up (see RealSystem.maybe_in_call): the sync
+    tries the data-mode escapes at once; ``synced`` is told when the module answered AT."""
     made: list[Preflight] = []  # the failure carries what the pre-flight learnt (diagnostics...)
 
     def body(worker: Worker) -> tuple[Ev, Any]:
@@ -56,8 +65,11 @@ def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post) -> Work
         def step(name: str, status: str, elapsed: float) -> None:
             if status:
                 log.info("%s: pre-flight %s: %s", profile.name, name, status)
+            if name == "sync" and status and status != "failed" and synced is not None:
+                synced()
         pre = Preflight(profile, state_dir=state_dir, on_step=step, clock=cancellable.clock,
-                        sleep=cancellable.sleep)
+                        sleep=cancellable.sleep, choose_apn=choose_apn, for_dial=True,
+                        maybe_in_call=maybe_in_call)
         made.append(pre)
         run.lock_current(profile.modem.port)  # what the port leads to now: nobody else's
         return Ev.PREFLIGHT_OK, pre.run()

@@ -2,8 +2,10 @@
 and registration over the scenario's timeline, with the ``+CEREG``/``+CGREG``/``+CREG`` URCs.
 
 Registration is a function of time since the last network search began (boot with the SIM
-ready, the PIN entered, ``AT+CFUN=1``, a scan configuration written), so any moment's state
-can be asked without stepping through it.
+ready, the PIN entered, ``AT+CFUN=1``, a scan configuration written, ``AT+COPS=0``), so any
+moment's state can be asked without stepping through it. A scenario's ``stuck_until`` holds
+the module at ``stuck_stat`` (searching, or denied) whatever the time, until the intervention
+it names (``AT+COPS=0``, or the radio off and on); the timeline then starts from that moment.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Network:
         self.can_search, self.powered = can_search, powered
         self.qcfg = {"iotopmode": scenario.iotopmode, "nwscanseq": scenario.nwscanseq,
                      "nwscanmode": scenario.nwscanmode}  # in NV: kept over a reboot
+        # held at stuck_stat until the intervention stuck_until names (not cleared by a reboot:
+        # what the scenario says only that intervention mends)
+        self.stuck = scenario.stuck_until != "none"
         self.reset()
 
     def reset(self) -> None:
@@ -45,9 +50,38 @@ class Network:
             self.attach_at = None
             return
         self.attach_at = self.clock() if at is None else at
-        for t, _stat in self.sc.registration_timeline():
+        for t in sorted({0.0, *(t for t, _stat in self.sc.registration_timeline())}):
             delay = self.attach_at + t - self.clock()
             self.later(max(0.0, delay) + 0.001, self._report)
+
+    def set_cfun(self, fun: int) -> None:
+        """``AT+CFUN=<fun>``: 1 starts a search; off (0, 4) and on again also ends a stuck search."""
+        was, self.cfun = self.cfun, fun
+        if fun == 1 and was in (0, 4):
+            self.stuck = False
+        self.attach()
+
+    def reselect(self) -> str:
+        """``AT+COPS=0`` (automatic selection): a module not registered searches again from now;
+        firmware that does so resets nwscanmode to its default (0, automatic). Returns what
+        happened, for the emulator's log."""
+        done, registered = [], self.registered()
+        if self._cops_resets_scanmode() and self.qcfg.get("nwscanmode") != 0:
+            done.append(f"nwscanmode {self.qcfg['nwscanmode']}->0")
+            self.qcfg["nwscanmode"] = 0
+        if self.stuck and self.sc.stuck_until == "cops":
+            self.stuck = False
+            done.append("no longer stuck")
+        if not registered:
+            self.attach()
+            done.append("search restarted")
+        return ", ".join(done) or "registered: nothing changes"
+
+    def _cops_resets_scanmode(self) -> bool:
+        """The scenario's cops_resets_scanmode; unset: the BG95 family does, where it was seen
+        (Particle PR 2112), and the others keep nwscanmode."""
+        says = self.sc.cops_resets_scanmode
+        return self.sc.model.upper().startswith("BG95") if says is None else says
 
     def _rat_allowed(self) -> bool:
         mode, scan = int(self.qcfg["iotopmode"]), int(self.qcfg["nwscanmode"])
@@ -62,6 +96,8 @@ class Network:
         elapsed = self.clock() - self.attach_at
         if elapsed < 0:
             return 0
+        if self.stuck:
+            return self.sc.stuck_stat
         stat = 0
         for t, s in self.sc.registration_timeline():
             if elapsed >= t:
@@ -78,6 +114,8 @@ class Network:
         stat = self.stat()
         lte = self.sc.rat != "gsm"
         if (name == "+CEREG" and not lte) or (name == "+CGREG" and lte):
+            if name == "+CEREG" and stat in (1, 5) and self.sc.model.upper().startswith("BG600L"):
+                return 4  # a BG600L-M3 on EGPRS: +CGREG 1 while +CEREG 4 (field notes)
             return 2 if stat == 2 else 0
         return stat
 

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -25,22 +26,44 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bg_pppd.emulator import pdp_deact, uart_line
 from bg_pppd.emulator.loop import Loop, TimerHandle
 from bg_pppd.emulator.modem import Modem
 from bg_pppd.emulator.scenario import Scenario
 from bg_pppd.util import safe_files as atomic
 
+# termios speed constants -> baud
+_SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in uart_line.RATES if hasattr(termios, f"B{rate}")}
 MAX_CONTROL_LINE = 65536  # a request is a short JSON line: a client that sends more without "\n" is dropped
 
 
 class Pty:
     """One port of the module: a pty whose slave we keep open, optionally symlinked at ``link``."""
 
-    def __init__(self, name: str, loop: Loop, link: Path | None, on_data: Callable[[bytes], None]):
+    def __init__(self, name: str, loop: Loop, link: Path | None, on_data: Callable[[bytes], None],
+                 uart_rate: Callable[[], int] | None = None):
         self.name, self.loop, self.link, self.on_data = name, loop, link, on_data
+        # a UART's rate now (None: a USB port, which has none): at another rate than the host's
+        # (read from the pty: on Linux the master sees the termios the host set on the slave)
+        # each side reads the other's bytes mangled, as on a real line (uart_line)
+        self.uart_rate = uart_rate
         self.master = self.slave = -1
         self.device: str | None = None
         self.out = bytearray()
+
+    def host_rate(self) -> int | None:
+        """The baud rate the host set on its side of the pty; None if it cannot be read."""
+        try:
+            return _SPEEDS.get(termios.tcgetattr(self.master)[5])
+        except (termios.error, OSError):
+            return None
+
+    def _on_line(self, data: bytes, outgoing: bool) -> bytes:
+        host = self.host_rate() if self.uart_rate else None
+        if host is None:
+            return data
+        module = self.uart_rate()
+        return uart_line.resample(data, module, host) if outgoing else uart_line.resample(data, host, module)
 
     def open(self) -> None:
         self.master, self.slave = os.openpty()
@@ -66,7 +89,7 @@ class Pty:
     def write(self, data: bytes) -> None:
         if self.master < 0:
             return
-        self.out += data
+        self.out += self._on_line(data, outgoing=True)
         self._flush()
 
     def _flush(self) -> None:
@@ -89,7 +112,7 @@ class Pty:
                 return
             raise
         if data:
-            self.on_data(data)
+            self.on_data(self._on_line(data, outgoing=False))
 
 
 class Emulator:
@@ -108,7 +131,9 @@ class Emulator:
         self.control_path = Path(control) if control else None
         self.loop = Loop()
         self.modem = Modem(self.scenario, self)
-        self.ports = {"modem": Pty("modem", self.loop, self.link, self.modem.receive)}
+        self._rate = self.modem.ipr
+        self.ports = {"modem": Pty("modem", self.loop, self.link, self.modem.receive,
+                                   self._uart_rate if self.scenario.port == "uart" else None)}
         if self.scenario.at_port:
             self.ports["at"] = Pty("at", self.loop, Path(at_link) if at_link else None,
                                    functools.partial(self.modem.receive, port="at"))
@@ -125,6 +150,13 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._appeared = threading.Event()
+
+    def _uart_rate(self) -> int:
+        """The module's UART rate now: a new AT+IPR rate takes effect once its answer is out
+        (the module answers at the old rate), so it follows Modem.ipr only between answers."""
+        if not any(ch.busy for ch in self.modem.channels.values()):
+            self._rate = self.modem.ipr
+        return self._rate
 
     # ----- ModemIO ---------------------------------------------------------------------------
 
@@ -394,8 +426,10 @@ class Emulator:
                 "reset": lambda: self.modem.reboot("hardware reset"),
                 "reboot": lambda: self.modem.reboot("by itself"),
                 "power_on": self.modem.power_on,
-                "drop": lambda: threading.Thread(target=self.drop_network, daemon=True).start(),
+                "drop": lambda: pdp_deact.drop(self),
                 "blackhole": lambda: setattr(self, "blackhole", bool(req.get("value", True))),
+                # the network ends the PDP context: URCs, AT+CEER's cause, no more IP, PPP kept
+                "pdp_deact": lambda: pdp_deact.deactivate(self, int(req.get("cid", 1))),
             }
             if op not in actions:
                 return {"ok": False, "error": f"unknown op {op!r}"}

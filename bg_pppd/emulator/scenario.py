@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 CHOICES = {"sim": ("ready", "pin", "puk", "absent", "failure"), "rat": ("catm1", "nbiot", "gsm"),
-           "network": ("auto", "pppd", "sink"), "port": ("usb", "uart")}
+           "network": ("auto", "pppd", "sink"), "port": ("usb", "uart"),
+           "stuck_until": ("none", "cops", "cfun")}
+BOOT_TIMES = (("BG96", 4.9), ("", 2.5))  # model prefix -> seconds from power-on to RDY; first match wins
 SCALED = ("boot_time", "reboot_time", "boot_urc_gap", "sim_busy", "dial_delay", "response_delay",
           "cfun_delay", "noise_interval", "hangup_delay", "usb_drop_delay")
 
@@ -31,7 +33,9 @@ class Scenario:
     port: str = "usb"                 # usb: the port vanishes while the module reboots; uart: it stays
     at_port: bool = False             # usb: a separate AT port beside the modem (PPP) port; URCs go there
     boot_at_start: bool = True
-    boot_time: float = 5.5            # silence after power-on before RDY
+    # silence after power-on before RDY; null = the model's: its UART is ready about 2.5 s after
+    # power-on on a BG95/BG77, 4.9 s on a BG96 (field-notes.md, Particle's Quectel NCP client)
+    boot_time: float | None = None
     reboot_time: float = 5.5          # silence after AT+CFUN=1,1 or a reset
     usb_drop_delay: float = 0.3       # a USB module leaves the bus this long after the reset
     boot_urc_gap: float = 0.3
@@ -43,6 +47,14 @@ class Scenario:
     sim_busy: float = 0.0             # after RDY, AT+CPIN? answers +CME ERROR: 14 this long
     rat: str = "catm1"                # catm1 | nbiot | gsm: what the network offers
     registration: list = field(default_factory=lambda: [[0, 2], [2.0, 1]])  # [seconds, stat]
+    # a search that stays at stuck_stat (2 searching, 3 denied, 0 not searching), whatever the time,
+    # until AT+COPS=0 (cops; the radio off/on mends it too) or AT+CFUN=0/4 then 1 (cfun); the
+    # registration timeline plays from that moment. none: the timeline plays from the search's start
+    stuck_until: str = "none"
+    stuck_stat: int = 2
+    # AT+COPS=0 resets nwscanmode to 0 (automatic), as some firmware does (Particle PR 2112);
+    # null = the model's: the BG95 family does (where it was seen), others keep it
+    cops_resets_scanmode: bool | None = None
     operator: str = "Example"
     mcc_mnc: str = "26202"
     band: str = "LTE BAND 20"
@@ -53,6 +65,9 @@ class Scenario:
     rsrq: int = -10
     dial_delay: float = 0.5
     dial_results: list = field(default_factory=list)  # results of the first dials, then CONNECT
+    # APNs the network accepts in context 1 ("" = its default APN, when listed); [] = any. Another
+    # one is rejected as a network does it (ESM cause 27): ATD answers NO CARRIER after dial_delay
+    apns: list = field(default_factory=list)
     connect_text: str = "CONNECT 150000000"
     hang_after: int | None = None     # stop answering after this many commands, until a reset
     reboot_after: int | None = None   # reboot by itself (once) after this many commands
@@ -74,9 +89,21 @@ class Scenario:
     iotopmode: int = 2
     nwscanseq: str = "020301"
     nwscanmode: int = 0
+    firmware: str = ""                # AT+QGMR, the full firmware id; "" = revision + "_01.200.01.200"
+    # the settings AT+QCFG=? lists and AT+QCFG takes, e.g. without "nwscanmode" as on some BG95/BG77
+    # firmware (then AT+QCFG="nwscanmode" answers ERROR); [] = the model's (emulator/module_defaults.py)
+    qcfg_settings: list = field(default_factory=list)
+    band_masks: list = field(default_factory=list)  # AT+QCFG="band" in NV, hex [gsm, emtc, nbiot]; [] = all
+    psm: bool | None = None           # PSM requested (AT+CPSMS) in NV; null = the model's (BG77: on)
+    edrx: list | None = None          # AcTs with eDRX requested (4 LTE-M, 5 NB-IoT); null = the model's
+    csq_on_lte: bool = True           # false: +CSQ: 99,99 on LTE-M/NB-IoT while registered (+QCSQ has it)
     contexts: dict = field(default_factory=lambda: {1: ["IP", ""]})
     no_carrier_on_end: bool = True
     powered_down_urc: bool = True
+
+    def __post_init__(self) -> None:
+        if self.boot_time is None:
+            self.boot_time = next(t for prefix, t in BOOT_TIMES if self.model.startswith(prefix))
 
     def scaled(self, name: str) -> float:
         return float(getattr(self, name)) * self.time_scale
@@ -146,6 +173,13 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _hex(value: str) -> bool:
+    try:
+        return int(value, 16) >= 0
+    except ValueError:
+        return False
+
+
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -158,9 +192,14 @@ def _wrong(name: str, kind: str, value: Any) -> str | None:
         return None if _number(value) and value > 0 else "must be a number above 0"
     if kind == "float":
         return None if _number(value) and value >= 0 else "must be a number of seconds, 0 or more"
+    if kind == "float | None":
+        ok = value is None or (_number(value) and value >= 0)
+        return None if ok else "must be a number of seconds, 0 or more, or null (the model's)"
     if kind == "int | None":
         ok = value is None or (type(value) is int and value >= 0)
         return None if ok else "must be a whole number, 0 or more, or null"
+    if name == "stuck_stat":
+        return None if type(value) is int and value in (0, 2, 3, 4) else "must be 0, 2, 3 or 4 (not registered)"
     if kind == "int":
         return None if type(value) is int else "must be a whole number"
     if kind == "bool":
@@ -172,6 +211,14 @@ def _wrong(name: str, kind: str, value: Any) -> str | None:
             isinstance(v, list) and len(v) == 2 and _number(v[0]) and v[0] >= 0 and type(v[1]) is int
             for v in value)
         return None if ok else "must be a list of [seconds, stat] pairs"
+    if name == "band_masks":
+        ok = value == [] or (_strings(value) and len(value) == 3 and all(_hex(v) for v in value))
+        return None if ok else "must be three hex masks [gsm, emtc, nbiot], e.g. [\"0xf\", \"0x80084\", \"0x80084\"]"
+    if kind == "bool | None":
+        return None if value is None or isinstance(value, bool) else "must be true, false or null"
+    if name == "edrx":
+        ok = value is None or (isinstance(value, list) and all(v in (4, 5) for v in value))
+        return None if ok else "must be a list of AcT types (4 LTE-M, 5 NB-IoT), or null"
     if kind == "list":
         return None if _strings(value) else "must be a list of text"
     if name == "contexts":

@@ -9,6 +9,12 @@ switches to command mode, the queries run (and the URCs the module held back
 since its RI pulse are read), and ``ATO`` resumes PPP. A module that cannot go
 back to data mode means the link is dead.
 
+Both end the link at once on a URC that says the network ended our PDP context
+(modem.network_end: ``+CGEV: NW PDN DEACT``, ``+QIURC: "pdpdeact"``): the module keeps
+answering LCP, so LCP echo never notices. On USB that is within one read of the URC
+(the AT port is always watched, also with ``interval`` 0: then URCs only, no queries);
+on the main UART, with ``read_urcs``, in the round after the RI pulse.
+
 Both are Workers (util.worker): they sleep in select() between rounds (no polling) and wake at once
 on cancel. A failing port (the module rebooting) is logged once per kind of
 failure and tried again each interval.
@@ -22,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bg_pppd.modem import radio
+from bg_pppd.modem import network_end, radio
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 from bg_pppd.modem.serial_port import open_port
 from bg_pppd.profile.model import Profile
@@ -32,6 +38,7 @@ QUERY_TIMEOUT = 10.0  # one status query; a module that needs longer is busy, no
 URC_WAIT = 0.3        # after command mode is entered, the module reports what it held back
 ROUND_PAUSE = 3.0     # a +++ / queries / ATO round holds the link about this long (two 1.1 s guards)
 MIN_DATA_MODE = 5.0   # at least this long in data mode between two rounds, so LCP echo gets through
+RETRY_WAIT = 5.0      # a failing AT port with interval 0 (URCs only): tried again this often
 
 Radio = Callable[[dict[str, Any]], None]
 Urcs = Callable[[list[str]], None]
@@ -82,41 +89,65 @@ class _Monitor:
 
 
 class AtPortMonitor(_Monitor):
+    """The separate AT port: the radio queried every ``interval`` (the first at once; 0: never),
+    and every URC read as it arrives, between queries too (blocked in select on the port, with
+    the worker's cancel). A URC that says the network ended our PDP context ends the link at
+    once (``dead``): the module answers LCP itself, so LCP echo would never notice."""
+
     def __init__(self, profile: Profile, on_radio: Radio, on_urcs: Urcs, log: Callable[[str], None],
-                 opener: Callable[..., Any] = open_port):
+                 opener: Callable[..., Any] = open_port, dead: Callable[[str], None] | None = None):
         self.on_radio, self.on_urcs, self.opener = on_radio, on_urcs, opener
+        self.dead = dead
+        self.cid = network_end.dial_cid(profile.network.dial_number)
+        self.ended = False
         super().__init__(profile, log, "monitor")
 
     def run(self) -> None:
-        while not self.cancelled.is_set():
+        while not self.cancelled.is_set() and not self.ended:
             try:
                 self._session()
             except (PortGone, AtTimeout, OSError, ValueError) as exc:
                 self._failed(exc)
-                self._wait(self.interval)
+                self._wait(self.interval or RETRY_WAIT)
 
     def _session(self) -> None:
         ser = self.opener(self.p, self.p.modem.port)
         try:
             at = AtChannel(ser, timeout=self.timeout)
             fd = ser.fileno()
-            while not self.cancelled.is_set():
-                self._tell(self.on_radio, self.query(at))
-                self._failing = ""
-                self._hand_on(at.take_urcs())
-                deadline = at.clock() + self.interval
-                while not self.cancelled.is_set() and (left := deadline - at.clock()) > 0:
+            # +CGEV on this port; a firmware without it still sends +QIURC: "pdpdeact"
+            at.command(network_end.ENABLE)
+            self._failing = ""
+            while not self.cancelled.is_set() and not self.ended:
+                if self.interval > 0:
+                    self._tell(self.on_radio, self.query(at))
+                    self._failing = ""
+                if self._hand_on(at.take_urcs()):
+                    return
+                deadline = at.clock() + self.interval if self.interval > 0 else None
+                while not self.cancelled.is_set():
+                    left = None if deadline is None else deadline - at.clock()
+                    if left is not None and left <= 0:
+                        break
                     if self._wait(left, fd) == "data":
                         at.poll(0)
-                        self._hand_on(at.take_urcs())
+                        if self._hand_on(at.take_urcs()):
+                            return
         finally:
             with contextlib.suppress(OSError):  # a vanished port: keep the first error
                 ser.close()
 
-    def _hand_on(self, urcs: list[str]) -> None:
+    def _hand_on(self, urcs: list[str]) -> bool:
+        """Rings to on_urcs; True when one of ``urcs`` ended the data call (told to ``dead``)."""
         events = ring_urcs(urcs)
         if events:
             self._tell(self.on_urcs, events)
+        reason = network_end.first_end(urcs, self.cid)
+        if reason and self.dead is not None:
+            self.ended = True
+            self._tell(self.dead, reason)
+            return True
+        return False
 
 
 class EscapeMonitor(_Monitor):
@@ -126,6 +157,8 @@ class EscapeMonitor(_Monitor):
                  dead: Callable[[str], None], log: Callable[[str], None]):
         self.relay, self.on_radio, self.on_urcs, self.dead = relay, on_radio, on_urcs, dead
         self.ring_pending = threading.Event()
+        self.cid = network_end.dial_cid(profile.network.dial_number)
+        self.events_on = False  # AT+CGEREP sent (in the first round)
         super().__init__(profile, log, "monitor-escape")
 
     def ring(self) -> None:
@@ -170,19 +203,26 @@ class EscapeMonitor(_Monitor):
 
         found: dict[str, Any] = {}
         urcs: list[str] = []
+        held: list[str] = []
         try:
             with self.relay.command_mode(self.timeout) as at:
                 if at is None:
                     self._failed(RuntimeError("no OK to +++: the link stays in data mode"))
                     return True
                 at.poll(URC_WAIT)
-                urcs = ring_urcs(at.take_urcs())
+                held = at.take_urcs()
+                if not self.events_on:  # +CGEV from now on: held in data mode, read in these rounds
+                    try:
+                        self.events_on = at.command(network_end.ENABLE).ok
+                    except AtTimeout as exc:
+                        self._failed(exc)
                 if query:
                     try:
                         found = self.query(at)
                     except AtTimeout as exc:  # a slow answer; ATO below tells if the link lives
                         self._failed(exc)
-                urcs += ring_urcs(at.take_urcs())
+                held += at.take_urcs()
+                urcs = ring_urcs(held)
         except LinkLost as exc:
             self._tell(self.dead, str(exc))
             return False
@@ -197,4 +237,8 @@ class EscapeMonitor(_Monitor):
             self._tell(self.on_radio, found)
         if urcs or urcs_wanted:  # a ring round reports even nothing: on_ring still runs
             self._tell(self.on_urcs, urcs)
+        ended = network_end.first_end(held, self.cid)  # ATO still connects: the module kept PPP
+        if ended:
+            self._tell(self.dead, ended)
+            return False
         return True

@@ -216,6 +216,34 @@ class AtChannel:
         urcs, self.urcs = self.urcs, []
         return urcs
 
+    def wait_urc(self, match: Callable[[str], bool], timeout: float, line_end: float = 0.2) -> str | None:
+        """Read what the module says unasked until a line ``match`` accepts arrives (returned at
+        once, the moment it is read) or ``timeout`` passes (None): an event is seen when it
+        happens, not at the next poll.
+
+        Every line read is queued as a URC, the match too, and a late final is dropped as in
+        ``poll``. A line half-read when the time is up is read to its end (up to ``line_end``
+        more; at 115200 baud a line takes about 1 ms): a URC split over two reads is neither
+        lost nor cut, and no command starts in the middle of it.
+        """
+        end = self.clock() + max(0.0, timeout)
+        while True:
+            found = None
+            for line in self._lines(self._read()):
+                if not line:
+                    continue
+                if _is_result(line):
+                    self.owed = max(0, self.owed - 1)  # a late answer, as in _late
+                    continue
+                self._urc(line)
+                if found is None and not _is_echo(line) and match(line):
+                    found = line  # the rest of this read is queued first
+            if found is not None:
+                return found
+            now = self.clock()
+            if now >= end and (not self._buf.strip() or now >= end + line_end):
+                return None
+
     # ----- commands --------------------------------------------------------------------------
 
     def command(self, cmd: str, timeout: float | None = None, info_prefix: str | None = None) -> Response:
@@ -269,8 +297,9 @@ class AtChannel:
     def sync(self, timeout: float, interval: float = 0.1) -> float:
         """``AT`` every ``interval`` until ``OK`` (the vendor's procedure); returns the time to that OK.
 
-        ``timeout`` bounds the wait for the first OK. Then the answers still owed
-        are read and dropped (``_drain``): after a sync the next final result read
+        ``timeout`` bounds the wait for the first OK. ``RDY`` / ``APP RDY`` (the module
+        has booted) get the next AT at once, not at the next tick. Then the answers still
+        owed are read and dropped (``_drain``): after a sync the next final result read
         is the next command's, however slowly the module answers.
         """
         start = self.clock()
@@ -282,6 +311,8 @@ class AtChannel:
                     if not _is_result(line):
                         if line:
                             self._urc(line)
+                            if line in ("RDY", "APP RDY"):
+                                deadline = self.clock()  # it takes AT from now on: the next one now
                         continue
                     self.owed = max(0, self.owed - 1)
                     if line == "OK":

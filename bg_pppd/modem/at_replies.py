@@ -154,11 +154,16 @@ def parse_qcsq(line: str) -> dict[str, object] | None:
             values.append(int(f))
         except ValueError:
             return out
-    if fields[0] == "GSM" and values:
+    if fields[0].upper() == "GSM" and values:
         out["rssi_dbm"] = values[0]
     elif len(values) >= 4:
         out.update(rssi_dbm=values[0], rsrp_dbm=values[1], sinr_db=round(values[2] / 5 - 20, 1),
                    rsrq_db=values[3])
+    # a power in dBm is below 0: 99 (or 255) is a "not known" the firmware left in, not a signal
+    for key in ("rssi_dbm", "rsrp_dbm"):
+        value = out.get(key)
+        if isinstance(value, int) and value >= 0:
+            del out[key]
     return out
 
 
@@ -200,3 +205,62 @@ def parse_qpinc(line: str) -> tuple[int, int] | None:
     if not fields or len(fields) < 3 or not (fields[1].isdigit() and fields[2].isdigit()):
         return None
     return int(fields[1]), int(fields[2])
+
+
+# The access technology under each name the family uses for it: +QCSQ's sysmode (BG95/BG77
+# "eMTC"/"NBIoT", BG96 "CAT-M1"/"CAT-NB1"; some firmware upper-cases them) and +QNWINFO's <Act>.
+# One name each in what bg-pppd reports, whichever the module said.
+TECHNOLOGY_NAMES = {
+    "emtc": "CAT-M1", "cat-m1": "CAT-M1", "cat-m": "CAT-M1", "lte cat-m1": "CAT-M1", "lte-m": "CAT-M1",
+    "nbiot": "CAT-NB1", "nb-iot": "CAT-NB1", "cat-nb1": "CAT-NB1", "cat-nb": "CAT-NB1", "nbiot1": "CAT-NB1",
+    "gsm": "GSM", "gprs": "GPRS", "edge": "EDGE", "egprs": "EGPRS", "lte": "LTE",
+}
+LTE_TECHNOLOGIES = ("CAT-M1", "CAT-NB1", "LTE")
+
+
+def technology(name: str | None) -> str | None:
+    """``eMTC``, ``CAT-M1``, ``"EMTC"`` -> ``CAT-M1``; ``NBIoT``/``CAT-NB1`` -> ``CAT-NB1``; unknown
+    names are kept as the module gave them, ``NOSERVICE``/empty -> None."""
+    if not name:
+        return None
+    text = name.strip().strip('"')
+    if text.upper() in ("NOSERVICE", "NO SERVICE", ""):
+        return None
+    return TECHNOLOGY_NAMES.get(text.lower(), text)
+
+
+def parse_qcfg_band(line: str) -> tuple[int, int, int] | None:
+    """``+QCFG: "band",0xf,0x100002000000000f0e189f,0x10004200000000090e189f`` -> the GSM, eMTC and
+    NB-IoT masks (hex, ``0x`` or not); None when the line is not that form (fewer than 3 masks)."""
+    fields = _fields(line, "+QCFG:")
+    if not fields or len(fields) < 4 or fields[0].lower() != "band":
+        return None
+    try:
+        return int(fields[1], 16), int(fields[2], 16), int(fields[3], 16)
+    except ValueError:
+        return None
+
+
+def parse_qcfg_list(lines: list[str]) -> set[str]:
+    """The settings ``AT+QCFG=?`` lists: ``+QCFG: "nwscanmode",(0,1,3),(0,1)`` -> ``nwscanmode``."""
+    out = set()
+    for line in lines:
+        m = re.match(r'^\+QCFG:\s*"([^"]+)"', line)
+        if m:
+            out.add(m.group(1).lower())
+    return out
+
+
+def parse_cpsms(line: str) -> int | None:
+    """``+CPSMS: 1,,,"00000100","00001111"`` -> 1 (PSM requested); 0 off."""
+    fields = _fields(line, "+CPSMS:")
+    return int(fields[0]) if fields and fields[0].isdigit() else None
+
+
+def parse_cedrxs(line: str) -> tuple[int, str] | None:
+    """``+CEDRXS: 4,"0101"`` -> (4, '0101'): eDRX requested on that AcT (4 LTE-M, 5 NB-IoT). An AcT of
+    0 or a bare ``+CEDRXS:`` is no eDRX."""
+    fields = _fields(line, "+CEDRXS:")
+    if not fields or not fields[0].isdigit() or int(fields[0]) == 0:
+        return None
+    return int(fields[0]), fields[1] if len(fields) > 1 else ""

@@ -16,14 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from bg_pppd.modem import at_replies as atparse
+from bg_pppd.modem import diagnostics, radio, radio_settings
 from bg_pppd.modem import module_quirks as models
-from bg_pppd.modem import radio
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
-from bg_pppd.modem.command_mode import Timings, to_command_mode
+from bg_pppd.modem.command_mode import Timings, WrongRate, to_command_mode
 from bg_pppd.modem.control_lines import Lines, for_port
+from bg_pppd.modem.registration_plan import CFUN, COPS, GIVE_UP, WAIT, Done, RegistrationPlan
 from bg_pppd.modem.serial_port import PortInUse, open_port
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied, SimProblem
@@ -101,8 +102,19 @@ class Preflight:
                  on_step: Callable[[str, str, float], None] | None = None,
                  opener: Callable[[Profile], Any] = open_port,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 choose_apn: Callable[[str | None], str] | None = None,
+                 for_dial: bool = False, maybe_in_call: bool = False):
         self.p = profile
+        # the last run or attempt ended without pppd hanging up cleanly: the sync tries the
+        # data-mode escapes without waiting for another clue (modem.command_mode)
+        self.maybe_in_call = maybe_in_call
+        # dialling next (the daemon): nothing but what ATD needs runs once registered (the IMEI
+        # is read before the registration wait, the radio report left to the monitor); `check`
+        # reads the whole report after registration
+        self.for_dial = for_dial
+        # the APN to set, given the ICCID the SIM step read (None: not read); default: the first
+        self.choose_apn = choose_apn or (lambda iccid: profile.network.apn[0])
         self.state_dir = Path(state_dir) if state_dir else None
         self.on_step = on_step or (lambda name, status, elapsed: None)
         self.opener, self.clock, self.sleep = opener, clock, sleep
@@ -124,8 +136,9 @@ class Preflight:
             ("sim", self.step_sim),
             ("radio", self.step_radio),
             ("context", self.step_context),
+            *([("identity", self.step_identity)] if self.for_dial else []),
             ("registration", self.step_registration),
-            ("report", self.step_report),
+            *([] if self.for_dial else [("report", self.step_report)]),
         ]
 
     def run(self) -> Report:
@@ -162,6 +175,15 @@ class Preflight:
                 raise Restart(f"module rebooted during {name}") from None
             self._record(name, "failed", began)
             raise NotResponding(f"{name}: {exc}") from None
+        except (NotRegistered, RegistrationDenied):
+            self._record(name, "failed", began)
+            if self.at is not None:  # what the module says about it, for the log and status
+                self.report.diagnostics = diagnostics.capture(
+                    lambda c, prefix, t: self.cmd(c, prefix, timeout=t))
+                if self.report.diagnostics:
+                    log.info("%s: the module's diagnostics: %s", self.p.name,
+                             diagnostics.one_line(self.report.diagnostics))
+            raise
         except Exception:
             self._record(name, "failed", began)
             raise
@@ -194,12 +216,13 @@ class Preflight:
 
     # ----- steps -----------------------------------------------------------------------------
 
-    def step_port(self) -> str:
+    def step_port(self, baudrate: int | None = None) -> str:
         """Wait for the AT port and the PPP port, all within boot_timeout.
 
         A USB module's ports vanish while it reboots and come back one by one (udev
         makes the by-id / by-path links as each interface appears); pppd takes a
-        missing device path for an option it does not know.
+        missing device path for an option it does not know. ``baudrate``: open at
+        another rate than the profile's (the sync's probe for a module left at one).
         """
         m = self.p.modem
         port, wait = m.port, self.p.recovery.boot_timeout
@@ -213,7 +236,7 @@ class Preflight:
             self.sleep(0.1)
         while True:
             try:
-                self.serial = self.opener(self.p)
+                self.serial = self.opener(self.p, baudrate=baudrate) if baudrate else self.opener(self.p)
                 break
             except PortInUse as exc:
                 raise PortOwned(str(exc)) from None
@@ -230,23 +253,62 @@ class Preflight:
         return "appeared" if waited else "present"
 
     def step_sync(self) -> str:
-        """AT every 100 ms until OK; a module left in data mode is brought back first
-        (modem.command_mode: the procedure after pppd is the same one).
+        """AT every 100 ms until OK, never late for a booting module; one left in data mode
+        is brought back on a clue of it (modem.command_mode: the procedure after pppd too).
 
-        The whole step waits about at_timeout (the last sync gets at least 1 s after
-        the data-mode recovery), and a failure names at_timeout, not what was left of it.
+        On the main UART, bytes that are neither text nor PPP (or silence even after the
+        escapes) mean another baud rate: the rate that worked last, 115200, then the others
+        are probed (modem.baud_probe), the profile's is set with ``AT+IPR=<rate>;&W`` and
+        the port reopened at it. The whole step waits about at_timeout (the last sync gets
+        at least 1 s), and a failure names at_timeout, not what was left of it.
         """
-        at, total = self.at, self.p.recovery.at_timeout
-        assert at is not None and self.lines is not None
-        timings = Timings(first_sync=min(total, 2.0), final_sync=1.0, total=total, use_dtr=True,
+        from bg_pppd.modem import baud_probe
+
+        m, total = self.p.modem, self.p.recovery.at_timeout
+        assert self.at is not None and self.lines is not None
+        began = self.clock()
+        timings = Timings(first_sync=min(total, 1.0), final_sync=1.0, total=total, use_dtr=True,
                           ath_timeout=max(total, 1.0))
         try:
-            back = to_command_mode(at, self.lines, timings, self.sleep)
+            back = to_command_mode(self.at, self.lines, timings, maybe_in_call=self.maybe_in_call,
+                                   dcd_tells=m.dcd == "carrier", wrong_rate=not m.separate_at_port)
+        except WrongRate as exc:
+            why = exc
         except AtTimeout:
             raise AtTimeout(f"no OK to AT within {total:g} s, nor after trying to leave data mode") from None
-        if back.was_in_data_mode:
-            return f"OK after {back.how} (module was in data mode)"
-        return f"OK after {back.took:.1f} s"
+        else:
+            if back.was_in_data_mode:
+                return f"OK after {back.how} (module was in data mode)"
+            if back.booted is not None:
+                return f"OK {back.took - back.booted:.2f} s after RDY ({back.took:.1f} s)"
+            return f"OK after {back.took:.1f} s"
+        record = baud_probe.record_path(self.state_dir, self.p.name)
+        found = None
+        for n, rate in enumerate(baud_probe.order(m.baudrate, baud_probe.remembered(record))):
+            if n and self.clock() - began > total - 1.0:
+                break  # the last sync at the profile's rate keeps its second of at_timeout
+            self.close()
+            self.step_port(rate)
+            if baud_probe.answers(self.at):
+                found = rate
+                break
+        if found is not None:
+            log.info("%s: the module answers at %d baud, not at the profile's %d (%s): "
+                     "setting AT+IPR=%d;&W", self.p.name, found, m.baudrate, why, m.baudrate)
+            if not self.cmd(f"AT+IPR={m.baudrate};&W").ok:
+                raise NotResponding(f"the module answers at {found} baud and refused AT+IPR={m.baudrate}")
+            baud_probe.remember(record, found)
+        self.close()
+        self.step_port()
+        assert self.at is not None
+        try:
+            self.at.sync(max(1.0, total - (self.clock() - began)))
+        except AtTimeout:
+            raise AtTimeout(f"no OK to AT within {total:g} s, at {m.baudrate} baud nor at another "
+                            f"rate ({why})") from None
+        if found is None:
+            return f"OK at {m.baudrate} baud, late ({why})"
+        return f"OK at {m.baudrate} baud after AT+IPR={m.baudrate};&W (the module was at {found})"
 
     def step_setup(self) -> str:
         self.cmd("ATE0")
@@ -259,11 +321,17 @@ class Preflight:
             rev = next((line for line in ident.info if line.startswith("Revision:")), None)
             if rev:
                 self.report.revision = rev.split(":", 1)[1].strip()
-        self.model = models.lookup(self.report.model or "")
+        # the full firmware id (AT+CGMR and ATI give only the base build): what the quirks key on
+        fw = self.cmd("AT+QGMR")
+        ids = [line.strip() for line in fw.info if line.strip() and ":" not in line] if fw.ok else []
+        self.report.firmware = ids[0] if ids else None
+        self.model = models.lookup(self.report.model or "", self.report.firmware or "")
+        self._qcfg_asked = False  # AT+QCFG=? is asked again of whatever module answers now
         d = {"hangup": 2, "command": 1, "ignore": 0}[self.p.modem.dtr]
         c = {"carrier": 1, "always": 0}[self.p.modem.dcd]
         self.cmd(f"AT&D{d}&C{c}")
-        return f"{self.report.model or 'unknown model'}, echo off, &D{d}&C{c}"
+        ident_text = " ".join(filter(None, (self.report.model or "unknown model", self.report.firmware)))
+        return f"{ident_text}, echo off, &D{d}&C{c}"
 
     def step_baudrate(self) -> str:
         m = self.p.modem
@@ -413,72 +481,278 @@ class Preflight:
             want["nwscanmode"] = "0" if "egprs" in techs and lte else ("1" if "egprs" in techs else "3")
         return want
 
-    def step_radio(self) -> str:
-        """Scan settings live in the module's flash: written only when they differ."""
-        want = self.desired_radio()
-        if not want:
-            return "left as is"
+    # the settings AT+QCFG=? listed (lower case); None: not asked yet, or the module lists none
+    _qcfg_listed: set[str] | None = None
+    _qcfg_asked = False
+
+    def _qcfg_has(self, key: str) -> bool:
+        """Whether this firmware has ``AT+QCFG="<key>"``: what ``AT+QCFG=?`` lists (asked once per
+        module), or where it answers no list, the quirks table's word for nwscanmode."""
+        if not self._qcfg_asked:
+            self._qcfg_asked = True
+            r = self.cmd("AT+QCFG=?", "+QCFG:")
+            self._qcfg_listed = atparse.parse_qcfg_list(r.info) if r.ok else None
+        if self._qcfg_listed:
+            return key.lower() in self._qcfg_listed
+        return self.model.has_nwscanmode if key == "nwscanmode" else True
+
+    def apply_radio(self) -> str:
+        """Scan settings, bands and PSM/eDRX, each written only when the module reports otherwise
+        (they live in its flash); a setting this firmware lacks is skipped with a note. Called by
+        the radio step, and again after ``AT+COPS=0``, which resets nwscanmode on some firmware.
+        """
+        done: list[str] = []
+        notes: list[str] = []
+        checked = False
         if "egprs" in self.p.network.technologies and not self.model.has_gsm:
-            self.report.steps.append({"step": "radio", "status": f"{self.model.name} has no EGPRS"})
-        changed = []
-        for key, value in want.items():
+            notes.append(f"{self.model.name} has no EGPRS")
+        for key, value in self.desired_radio().items():
+            if not self._qcfg_has(key):
+                notes.append(f"no {key} on this firmware: not set")
+                continue
             r = self.cmd(f'AT+QCFG="{key}"', "+QCFG:")
-            if not r.ok:
-                continue  # not every variant has every setting (nwscanmode)
-            current = atparse.parse_qcfg(r.first("+QCFG:") or "", key)
-            same = current is not None and (current.startswith(value) if key == "nwscanseq"
-                                            else current == value)
-            if same:
+            current = atparse.parse_qcfg(r.first("+QCFG:") or "", key) if r.ok else None
+            if current is None:
+                notes.append(f"{key} not readable ({r.final if not r.ok else 'no value'}): not set")
+                continue
+            checked = True
+            if current.startswith(value) if key == "nwscanseq" else current == value:
                 continue
             if not self.cmd(f'AT+QCFG="{key}",{value},1').ok:
                 raise NotResponding(f'the module refused AT+QCFG="{key}",{value}')
-            changed.append(f"{key} {current}->{value}")
-        return ", ".join(changed) or "already set"
+            done.append(f"{key} {current}->{value}")
+        if self.p.network.bands:
+            checked = self._apply_bands(done, notes) or checked
+        if self.p.network.psm == "off":
+            checked = self._psm_off(done, notes) or checked
+        for note in notes:
+            log.info("%s: radio: %s", self.p.name, note)
+        text = ", ".join(done) or ("already set" if checked else "left as is")
+        return "; ".join([text, *notes])
+
+    def _apply_bands(self, done: list[str], notes: list[str]) -> bool:
+        """network.bands through AT+QCFG="band" (masks: LTE band n = bit n-1; GSM 900/1800/850/1900
+        = 1/2/4/8); technologies the profile leaves out keep the module's masks."""
+        if not self._qcfg_has("band"):
+            notes.append("no band setting on this firmware: bands not set")
+            return False
+        r = self.cmd('AT+QCFG="band"', "+QCFG:")
+        current = atparse.parse_qcfg_band(r.first("+QCFG:") or "") if r.ok else None
+        if current is None:
+            notes.append(f"bands not readable ({r.final if not r.ok else r.first('+QCFG:')}): not set")
+            return False
+        write = radio_settings.band_write(current, self.p.network.bands)
+        if write is None:
+            return True
+        command, changes = write
+        w = self.cmd(command)
+        if not w.ok:
+            notes.append(f"the module refused {command} ({w.final}): check network.bands against "
+                         f"the bands the {self.model.name or 'module'} has; bands left as they were")
+            log.warning("%s: %s", self.p.name, notes[-1])
+            return True
+        done.extend(changes)
+        return True
+
+    def _psm_off(self, done: list[str], notes: list[str]) -> bool:
+        """network.psm off: PSM and eDRX switched off (an always-on link does not sleep), each only
+        when the module reports it on."""
+        checked = False
+        r = self.cmd("AT+CPSMS?", "+CPSMS:")
+        on = radio_settings.psm_on(r.info) if r.ok else None
+        if on is None:
+            notes.append(f"no PSM setting (AT+CPSMS?: {r.final if not r.ok else 'no mode'})")
+        else:
+            checked = True
+            if on:
+                w = self.cmd("AT+CPSMS=0")
+                if w.ok:
+                    done.append("PSM on->off")
+                else:
+                    notes.append(f"the module refused AT+CPSMS=0 ({w.final}): PSM stays on")
+                    log.warning("%s: %s", self.p.name, notes[-1])
+        r = self.cmd("AT+CEDRXS?", "+CEDRXS:")
+        if not r.ok:
+            notes.append(f"no eDRX setting (AT+CEDRXS?: {r.final})")
+            return checked
+        acts = radio_settings.edrx_on(r.info)
+        if acts:
+            w = self.cmd("AT+CEDRXS=0")
+            if w.ok:
+                done.append(f"eDRX on (AcT {','.join(map(str, acts))})->off")
+            else:
+                notes.append(f"the module refused AT+CEDRXS=0 ({w.final}): eDRX stays on")
+                log.warning("%s: %s", self.p.name, notes[-1])
+        return True
+
+    def step_radio(self) -> str:
+        """Scan settings, bands and PSM/eDRX live in the module's flash: written only when they differ."""
+        return self.apply_radio()
 
     def step_context(self) -> str:
+        """Context 1 with the APN this attempt tries (``choose_apn``: the one that worked on this
+        SIM, or the next after a failure); ``report.apn`` once the module has it."""
         net = self.p.network
-        apn = net.apn[0]
+        apn = self.choose_apn(self.report.iccid)
+        if apn not in net.apn:  # only ever one of the profile's (validated) APNs goes into a command
+            apn = net.apn[0]
         r = self.cmd("AT+CGDCONT?", "+CGDCONT:")
         for line in r.info:
             ctx = atparse.parse_cgdcont(line)
             if ctx and ctx[0] == 1 and ctx[1] == net.pdp_type and ctx[2] == apn:
+                self.report.apn = apn
                 return f"{net.pdp_type} {apn!r} already set"
         w = self.cmd(f'AT+CGDCONT=1,"{net.pdp_type}","{apn}"')
         if not w.ok:
             raise NotResponding(f"the module refused the PDP context: {w.final}")
+        self.report.apn = apn
         return f"set {net.pdp_type} {apn!r}"
 
     def step_registration(self) -> str:
+        """Registered the moment the module says so, in any domain (a BG600L on EGPRS answers
+        ``+CGREG: 0,1`` while ``+CEREG: 0,4``).
+
+        One poll first (a module that is registered already costs nothing more); then the
+        registration URCs (``AT+CEREG=2``, ``AT+CGREG=2`` where EGPRS is allowed) end the wait
+        the moment one says home or roaming, and a poll every ``poll_interval`` stays the
+        fallback. A registration that does not come gets ``AT+COPS=0``, then the radio off/on,
+        as ``registration_plan`` schedules them, before the attempt fails.
+
+        The URC mode is left at 2, not restored: it only makes the module report (held back in
+        data mode like every URC, read as URCs by the channel and by the radio monitor on an AT
+        port), and turning it off again would be one more command between registered and ATD.
+        """
         net = self.p.network
-        deadline = self.clock() + net.registration_timeout
+        at = self.at
+        assert at is not None
         names = radio.registration_commands(self.p.network.technologies, self.model.has_gsm)
-        polls = 0
+        plan = RegistrationPlan(net.reselect_wait, net.registration_timeout)
+        began = self.clock()
         last: dict[str, atparse.Registration] = {}
+        done: list[Done] = []
+        polls, seen = 0, len(at.urcs)
+        next_poll, urcs_on = began, False
+        prefixes = tuple(f"{name}:" for name in names)
+
+        def registration_urc(line: str) -> bool:
+            return line.startswith(prefixes)
+
         while True:
-            polls += 1
-            for name in names:
-                r = self.cmd(f"AT{name}?", f"{name}:")
-                reg = atparse.parse_reg(r.first(f"{name}:") or "", name) if r.ok else None
-                if reg is None:
+            if self.clock() >= next_poll:
+                polls += 1
+                found = self._poll_registration(names, last)
+                if found:
+                    return self._registered(found, last[found], f"after {polls} poll(s)", done)
+                next_poll = self.clock() + net.poll_interval
+                if not urcs_on:
+                    urcs_on = True
+                    for name in names:
+                        self.cmd(f"AT{name}=2")  # refused: the polls still see it
+                    next_poll = self.clock()  # a change before the URCs were on: seen by a poll now
                     continue
+            if len(at.urcs) < seen:
+                seen = 0  # the queue was taken meanwhile
+            found, seen = self._registration_urcs(names, last, at.urcs[seen:]), len(at.urcs)
+            if found:
+                return self._registered(found, last[found], f"from its URC after {polls} poll(s)", done)
+            elapsed = self.clock() - began
+            states = ", ".join(f"{n[1:]} {r.word}" for n, r in last.items()) or "no answer"
+            step = plan.next(elapsed, states, done)
+            if step.action == GIVE_UP:
+                self._not_registered(last, done, elapsed)
+            if step.action != WAIT:
+                done.append(Done(step.action, elapsed, step.why))
+                self._intervene(done[-1])
+                next_poll = self.clock()  # where the module stands after it
+                continue
+            at.wait_urc(registration_urc, max(0.0, min(next_poll, began + step.at) - self.clock()))
+
+    def _poll_registration(self, names: list[str], last: dict[str, atparse.Registration]) -> str | None:
+        """Ask each domain; the first that says registered, else None (``last`` keeps each answer)."""
+        for name in names:
+            r = self.cmd(f"AT{name}?", f"{name}:")
+            reg = atparse.parse_reg(r.first(f"{name}:") or "", name) if r.ok else None
+            if reg is not None:
                 last[name] = reg
                 if reg.registered:
-                    self.report.registration = reg.word
-                    return f"{reg.text} via {name[1:]} after {polls} poll(s)"
-            if any(reg.denied for reg in last.values()):
-                self.report.registration = atparse.DENIED
-                raise RegistrationDenied("the network denied registration (stat 3): check the SIM's "
-                                         "subscription and the allowed technologies")
-            if self.clock() >= deadline:
-                states = ", ".join(f"{n[1:]} {r.text}" for n, r in last.items()) or "no answer"
-                self.report.registration = atparse.NOT_REGISTERED
-                raise NotRegistered(f"not registered after {net.registration_timeout:g} s ({states})")
-            self.sleep(min(net.poll_interval, max(0.0, deadline - self.clock())))
+                    return name
+        return None
 
-    def step_report(self) -> str:
+    def _registration_urcs(self, names: list[str], last: dict[str, atparse.Registration],
+                           urcs: list[str]) -> str | None:
+        """The registration URCs among ``urcs`` (``+CEREG: <stat>[,<tac>,<ci>,<AcT>]``), in order:
+        the domain of the first that says registered, else None."""
+        for line in urcs:
+            for name in names:
+                reg = atparse.parse_reg(line, name) if line.startswith(f"{name}:") else None
+                if reg is not None:
+                    last[name] = reg
+                    if reg.registered:
+                        return name
+        return None
+
+    def _registered(self, name: str, reg: atparse.Registration, how: str, done: list[Done]) -> str:
+        self.report.registration = reg.word
+        after = f", after {' and '.join(d.action for d in done)}" if done else ""
+        return f"{reg.text} via {name[1:]} {how}{after}"
+
+    def _intervene(self, what: Done) -> None:
+        """One intervention short of a reset, logged and kept in the report (status shows it)."""
+        net = self.p.network
+        self.report.interventions.append(what.record())
+        if what.action == COPS:
+            log.info("%s: registration %s: AT+COPS=0 (automatic network selection), then the scan "
+                     "settings again", self.p.name, what.why)
+            # the module may answer only once the network has: give it the time until the next stage
+            wait = min(180.0, max(self.p.recovery.at_timeout, net.registration_timeout - what.after))
+            try:
+                r = self.cmd("AT+COPS=0", timeout=wait)
+                if not r.ok:
+                    log.warning("%s: AT+COPS=0 answered %s: going on", self.p.name, r.final)
+            except AtTimeout as exc:  # the channel resynchronises at the next command
+                log.warning("%s: %s: going on", self.p.name, exc)
+            self.step_radio()  # AT+COPS=0 resets nwscanmode on some firmware
+            return
+        log.info("%s: registration %s: radio off and on (AT+CFUN=0, AT+CFUN=1), not a reset",
+                 self.p.name, what.why)
+        off = self.cmd("AT+CFUN=0")  # the channel's at_timeout: ~0.3 s is usual, 15 s allowed
+        if not off.ok:
+            log.warning("%s: AT+CFUN=0 answered %s: going on", self.p.name, off.final)
+            return
+        on = self.cmd("AT+CFUN=1")
+        if not on.ok:
+            self.report.registration = atparse.NOT_REGISTERED
+            raise NotRegistered(f"the module refused AT+CFUN=1 ({on.final}) after AT+CFUN=0: its radio "
+                                "may be off until a reset")
+        # AT+CFUN=0 powers the SIM down too: a SIM with its PIN enabled asks for it again, and the
+        # search waits for it (the same PIN the SIM took minutes ago: step_sim's rules still hold)
+        self.step_sim()
+
+    def _not_registered(self, last: dict[str, atparse.Registration], done: list[Done], elapsed: float) -> NoReturn:
+        """The attempt fails: a denial stays a denial, and the message says what was tried."""
+        names = {COPS: "AT+COPS=0", CFUN: "the radio off/on"}
+        tried = " and ".join(f"{names.get(d.action, d.action)} at {round(d.after, 1):g} s" for d in done)
+        if any(reg.denied for reg in last.values()):
+            self.report.registration = atparse.DENIED
+            raise RegistrationDenied(f"the network denied registration (stat 3), also after {tried}: "
+                                     "check the SIM's subscription and the allowed technologies")
+        states = ", ".join(f"{n[1:]} {r.text}" for n, r in last.items()) or "no answer"
+        self.report.registration = atparse.NOT_REGISTERED
+        raise NotRegistered(f"not registered after {elapsed:.0f} s ({states}; {tried} did not help)")
+
+    def _read_imei(self) -> None:
         r = self.cmd("AT+CGSN")
         if r.ok and r.info:
             self.report.imei = r.info[0].split(":")[-1].strip()
+
+    def step_identity(self) -> str:
+        """The IMEI, read before the registration wait when dialling (nothing but ATD after it)."""
+        self._read_imei()
+        return self.report.imei or "no IMEI"
+
+    def step_report(self) -> str:
+        if self.report.imei is None:
+            self._read_imei()
         found = radio.read_radio(self.cmd)
         for name in radio.RADIO_KEYS:
             if name in found:

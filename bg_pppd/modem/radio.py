@@ -49,21 +49,29 @@ def read_radio(cmd: Command, registration: Sequence[str] = ()) -> dict[str, Any]
     info = atparse.parse_qnwinfo(cmd("AT+QNWINFO", "+QNWINFO:").first("+QNWINFO:") or "")
     if info:
         out["band"] = info["band"]
-        out["access_technology"] = info["act"] or out.get("access_technology")
+        # one name whichever the module uses: the BG95's "eMTC" and the BG96's "CAT-M1" alike
+        out["access_technology"] = atparse.technology(str(info["act"] or "")) or out.get("access_technology")
     q = cmd("AT+QCSQ", "+QCSQ:")
     signal = dict((atparse.parse_qcsq(q.first("+QCSQ:") or "") if q.ok else None) or {})
-    csq = atparse.parse_csq(cmd("AT+CSQ", "+CSQ:").first("+CSQ:") or "")
-    if csq and csq[0] is not None:
-        signal.setdefault("rssi_dbm", csq[0])
+    if not out.get("access_technology") and atparse.technology(str(signal.get("sysmode") or "")):
+        out["access_technology"] = atparse.technology(str(signal["sysmode"]))
+    if "rssi_dbm" not in signal:
+        # +QCSQ's is the signal (on LTE-M +CSQ: 99,99 is normal while registered); +CSQ only
+        # where +QCSQ gave none, and its 99 ("not known") is no signal
+        csq = atparse.parse_csq(cmd("AT+CSQ", "+CSQ:").first("+CSQ:") or "")
+        if csq and csq[0] is not None:
+            signal["rssi_dbm"] = csq[0]
     out["signal"] = signal
     return out
 
 
 def summary(radio: dict[str, Any]) -> str:
-    """``Example, CAT-M1, -73 dBm``: one log line's worth."""
+    """``Example, CAT-M1, RSRP -93 dBm`` (GSM: ``Example, GSM, -73 dBm``): one log line's worth."""
     parts = [radio.get("operator") or "?", radio.get("access_technology") or "?"]
     signal = radio.get("signal") or {}
-    if "rssi_dbm" in signal:
+    if "rsrp_dbm" in signal:  # LTE: RSRP is what tells coverage
+        parts.append(f"RSRP {signal['rsrp_dbm']} dBm")
+    elif "rssi_dbm" in signal:
         parts.append(f"{signal['rssi_dbm']} dBm")
     if radio.get("registration") not in (None, *atparse.REGISTERED):
         parts.append(str(radio["registration"]))

@@ -53,8 +53,10 @@ def owner(discipline: int) -> str:
 
 
 def open_port(profile: Profile, port: str | None = None, exclusive: bool = True,
-              write_timeout: float | None = None):
+              write_timeout: float | None = None, baudrate: int | None = None):
     """A pyserial port for ``port`` (default: the AT port) at the profile's rate and flow control.
+
+    ``baudrate`` another rate (the pre-flight's probe for a module left at another one).
 
     ``exclusive`` takes an advisory lock, so a second bg-pppd cannot talk over us; the
     check after pppd leaves it off, pppd's own UUCP lock being the one that counts there.
@@ -71,7 +73,7 @@ def open_port(profile: Profile, port: str | None = None, exclusive: bool = True,
         if discipline not in (None, N_TTY):
             raise PortInUse(errno.EBUSY, f"{device} is in use by {owner(discipline)}: "
                                          "bg-pppd does not talk AT on it")
-        return _serial_class()(device, profile.modem.baudrate, timeout=0.05, write_timeout=wait,
+        return _serial_class()(device, baudrate or profile.modem.baudrate, timeout=0.05, write_timeout=wait,
                                rtscts=profile.modem.flow_control == "rtscts", exclusive=exclusive)
     finally:
         os.close(guard)  # after pyserial has its own: not the last close, which would drop DTR

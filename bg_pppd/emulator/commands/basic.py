@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bg_pppd.emulator import module_defaults
 from bg_pppd.emulator.commands.registry import Reply, command
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ def model(m: Modem, form: str, args: list[str]) -> Reply:
 @command("+CGMR", "+GMR", summary="the firmware revision")
 def revision(m: Modem, form: str, args: list[str]) -> Reply:
     return Reply([m.sc.revision])
+
+
+@command("+QGMR", summary="the full firmware id (AT+CGMR gives only its base): scenario firmware")
+def firmware(m: Modem, form: str, args: list[str]) -> Reply:
+    return Reply([module_defaults.firmware(m.sc)])
 
 
 @command("+IPR", summary="the UART baud rate (kept over a reboot only after AT&W)")

@@ -65,6 +65,13 @@ def dial(m: Modem, number: str) -> Reply:
         return Reply(final=str(m.sc.dial_results[m.dials - 1]), delay=delay)
     if not m.network.registered() or cid not in m.contexts:
         return Reply(final="NO CARRIER", delay=delay)
+    apn = m.contexts[cid][1]
+    if m.sc.apns and apn not in m.sc.apns:
+        # the network rejects the PDN connectivity request for this APN (3GPP TS 24.301 ESM
+        # cause #27); the module ends the dial with NO CARRIER and AT+CEER says why
+        m.ceer = "Missing or unknown APN (ESM cause #27)"  # 3GPP TS 24.301 9.9.4.4
+        m.io.log("event", f"PDN connectivity rejected: APN {apn!r} unknown to the network")
+        return Reply(final="NO CARRIER", delay=delay)
     return Reply(final=m.sc.connect_text, delay=delay, then=m.call_connected)
 
 
