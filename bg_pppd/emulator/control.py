@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
         print("usage: python3 -m bg_pppd.emulator.control SOCKET status|reset|reboot|power_on|drop|"
-              "ring [KIND]|dtr 0|1|blackhole [0|1]", file=sys.stderr)
+              "pdp_deact [CID]|ring [KIND]|dtr 0|1|blackhole [0|1]", file=sys.stderr)
         return 2
     path, op, rest = argv[0], argv[1], argv[2:]
     args: dict[str, Any] = {}
@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         args["value"] = rest[:1] != ["0"] if op == "blackhole" else rest[:1] == ["1"]
     elif op == "ring" and rest:
         args["kind"] = rest[0]
+    elif op == "pdp_deact" and rest:
+        if not rest[0].isdigit():
+            print(f"emulator control: pdp_deact takes a context id (1-15), not {rest[0]!r}", file=sys.stderr)
+            return 2
+        args["cid"] = int(rest[0])
     try:
         reply = call(path, op, **args)
     except OSError as exc:
