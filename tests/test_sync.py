@@ -220,7 +220,10 @@ def test_the_clues_tell_ppp_from_text_and_from_wrong_rate_garbage():
     assert seen.ppp
     seen.feed(b"\x00\x01\x02\x03")  # a long frame's middle, raw control bytes (ACCM 0): no flag in it
     assert seen.garbled_reads == 0, "not taken for a wrong rate once PPP was seen"
-    assert clues.escape_reason(0.5, 1.0, 8.0, True, True, True) is None, "never before first_sync"
+    assert clues.escape_reason(0.2, 1.0, 8.0, True, True, True) is None, "three ATs first"
+    assert clues.escape_reason(0.5, 1.0, 8.0, True, None, False) is None, "a guess waits first_sync"
+    assert clues.escape_reason(0.5, 1.0, 8.0, False, True, False) == "DCD is on", "a sign does not"
+    assert clues.escape_reason(0.5, 1.0, 8.0, False, None, True) == "PPP frames on the port"
     assert clues.escape_reason(3.0, 1.0, 8.0, False, None, False) is None, "a silent module is booting"
     assert clues.escape_reason(3.0, 1.0, 8.0, False, True, False) == "DCD is on"
     assert clues.escape_reason(8.0, 1.0, 8.0, False, False, False) == "no answer for 8.0 s"

@@ -184,3 +184,24 @@ def test_a_run_killed_in_a_call_makes_the_next_sync_leave_data_mode_at_once(benc
         assert took < 6, (took, before)
     else:
         assert took > 8, (took, before)
+
+
+def test_the_daemon_imports_sh_without_loading_openssl_for_tls(bench, dirs):
+    """sh 2.x imports asyncio, and asyncio imports ssl (OpenSSL, ~4 MB RSS) unless it is missing:
+    the daemon needs no TLS. Read from the running daemon's memory map."""
+    b = bench(registration=[[0, 2]])  # never registers: the daemon stays in its pre-flight
+    b.profile.write_text(b.profile.read_text().replace("registration_timeout: 3", "registration_timeout: 60"))
+    proc = spawn_up(b, dirs)
+    try:
+        maps, deadline = "", time.monotonic() + 20
+        while "_asyncio" not in maps and time.monotonic() < deadline:
+            time.sleep(0.05)
+            maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "_asyncio" in maps, "sh (2.x) and its asyncio were imported"
+        time.sleep(0.5)  # asyncio's own imports done
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "_ssl." not in maps and "libssl" not in maps
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -35,6 +35,10 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
     from bg_pppd.link.render import render
 
     setup_logging()
+    # sh 2.x imports asyncio, which imports ssl, which loads OpenSSL: ~4 MB of RSS and 5 ms for a
+    # module the daemon never uses (no TLS anywhere; hashlib loads its own). asyncio takes a
+    # missing ssl as "no TLS"; a daemon process is ours alone, so the import is blocked here only.
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     # `sh` is the slowest import and is needed only by the short commands (hooks, DNS tools,
     # reset command, ping): load it while the pre-flight mostly waits on the serial port
     Worker("import-sh", lambda _w: importlib.import_module("sh"))

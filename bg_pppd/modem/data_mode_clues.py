@@ -58,21 +58,28 @@ class PortClues:
             self.garbled_reads += 1
 
 
+SURE_WAIT = 0.3  # seconds of AT unanswered before a sign of the call starts the escapes
+
+
 def escape_reason(unanswered: float, first_sync: float, long_silence: float, in_call: bool,
                   dcd: bool | None, ppp: bool) -> str | None:
     """Why the data-mode escapes should be tried now, or None: a booting module is left alone.
 
-    ``unanswered``: seconds AT has gone unanswered; the escapes never start before ``first_sync``
-    (a module in command mode answers within it). ``dcd`` is None where the port cannot tell.
+    ``unanswered``: seconds AT has gone unanswered. A sign of the call itself (DCD on, PPP
+    frames) is enough after SURE_WAIT (three ATs unanswered: a module in command mode answers
+    one in ~22 ms); a guess (a call of ours may be up, a long silence) waits ``first_sync``
+    at least. ``dcd`` is None where the port cannot tell.
     """
-    if unanswered < first_sync:
+    if unanswered < min(SURE_WAIT, first_sync):
         return None
-    if in_call:
-        return "a call of ours may still be up"
     if dcd:
         return "DCD is on"
     if ppp:
         return "PPP frames on the port"
+    if unanswered < first_sync:
+        return None
+    if in_call:
+        return "a call of ours may still be up"
     if unanswered >= long_silence:
         return f"no answer for {unanswered:.1f} s"
     return None
