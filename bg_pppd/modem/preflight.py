@@ -11,53 +11,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from bg_pppd.modem import at_replies as atparse
-from bg_pppd.modem import diagnostics, radio, radio_settings
+from bg_pppd.modem import diagnostics, radio
 from bg_pppd.modem import module_quirks as models
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
 from bg_pppd.modem.command_mode import Timings, WrongRate, to_command_mode
 from bg_pppd.modem.control_lines import Lines, for_port
-from bg_pppd.modem.registration_plan import CFUN, COPS, GIVE_UP, WAIT, Done, RegistrationPlan
+from bg_pppd.modem.radio_setup import RadioSteps
+from bg_pppd.modem.registration_wait import RegistrationSteps
 from bg_pppd.modem.serial_port import PortInUse, open_port
+from bg_pppd.modem.sim_unlock import SimSteps
 from bg_pppd.profile.model import Profile
-from bg_pppd.util.errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied, SimProblem
+from bg_pppd.util.errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied
 
 log = logging.getLogger("bg_pppd")
 
-SCAN_CODES = {"catm1": "02", "nbiot": "03", "egprs": "01"}
 REBOOT_URCS = ("RDY", "POWERED DOWN")
 MAX_RESTARTS = 3
-ICCID_RE = re.compile(r"[0-9]{18,20}[Ff]?")  # ITU-T E.118, as +QCCID gives it (a trailing F pads)
-PIN_RECORD_MAX = 4096  # a record is one line; anything longer is not one
-
-
-def read_pin_record(path: Path) -> tuple[str | None, str | None]:
-    """The digest a PIN record holds: (digest, None); (None, None) when there is no record;
-    (None, why) when it cannot be read, is not ours or is damaged: the caller takes that as
-    a rejection. Never follows a symlink, never blocks on a FIFO, never reads more than a record.
-    """
-    from bg_pppd.util import safe_files as atomic
-
-    try:
-        data = atomic.read_regular(path, PIN_RECORD_MAX, follow=False, ours=True)
-    except (FileNotFoundError, NotADirectoryError):
-        return None, None
-    except OSError as exc:
-        return None, f"cannot read it: {exc.strerror or exc}"
-    try:
-        words = data.decode("ascii").split()
-    except UnicodeDecodeError:
-        return None, "it is damaged: not text"
-    if not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
-        return None, "it is damaged: not a PIN record"
-    return words[0], None
 
 
 @dataclass
@@ -97,7 +73,9 @@ class PortOwned(BgPppdError):
     """Another program (pppd) owns the port: nothing the module did, and a reset cannot mend it."""
 
 
-class Preflight:
+class Preflight(SimSteps, RadioSteps, RegistrationSteps):
+    """The steps in order; the SIM, radio and registration steps are in their own modules."""
+
     def __init__(self, profile: Profile, state_dir: str | os.PathLike | None = None,
                  on_step: Callable[[str, str, float], None] | None = None,
                  opener: Callable[[Profile], Any] = open_port,
@@ -344,251 +322,6 @@ class Preflight:
             raise NotResponding(f"the module refused AT+IPR={m.baudrate}")
         return f"{current} -> {m.baudrate}, saved"
 
-    def _pin_record(self) -> Path | None:
-        """Where a PIN attempt is recorded (a digest of ICCID and PIN) from before it is sent
-        until the SIM says OK: whatever else happens, that PIN is never entered again."""
-        return self.state_dir / f"{self.p.name}.rejected-pin" if self.state_dir else None
-
-    def _pin_digest(self, iccid: str) -> str:
-        import hashlib  # only on the PIN path: OpenSSL's load is slow on small boards
-
-        return hashlib.sha256(f"{iccid}:{self.p.sim.pin}".encode()).hexdigest()
-
-    def step_sim(self) -> str:
-        """Never enter a PIN twice, never touch a PUK: either would lock the SIM for good."""
-        deadline = self.clock() + max(self.p.recovery.boot_timeout, 1.0)
-        entered = False
-        while True:
-            r = self.cmd("AT+CPIN?", "+CPIN:")
-            state = atparse.parse_cpin(r.first("+CPIN:") or "") if r.ok else None
-            code = r.cme
-            if state == "READY":
-                self.report.sim = "ready"
-                iccid = self.cmd("AT+QCCID", "+QCCID:")
-                if iccid.ok:
-                    line = iccid.first("+QCCID:") or (iccid.info[0] if iccid.info else "")
-                    self.report.iccid = line.split(":", 1)[-1].strip() or None
-                return "PIN accepted" if entered else "ready"
-            if code == 14 or (entered and state == "SIM PIN"):
-                if self.clock() > deadline:
-                    raise SimProblem(f"the SIM stayed busy for {max(self.p.recovery.boot_timeout, 1.0):g} s")
-                self.sleep(min(0.5, self.p.network.poll_interval))
-                continue
-            if code == 10:
-                raise SimProblem("no SIM card (+CME ERROR: 10 SIM not inserted)")
-            if code == 13:
-                raise SimProblem("SIM failure (+CME ERROR: 13): check the card and its contacts")
-            if state == "SIM PUK" or code == 12:
-                self.report.sim = "puk"
-                raise SimProblem("the SIM is PUK-locked: unlock it with the PUK by hand; bg-pppd "
-                                 "never enters a PUK", permanent=True)
-            if state == "SIM PIN" or code == 11:
-                self.report.sim = "pin"
-                self._enter_pin()
-                entered = True
-                continue
-            if state:
-                raise SimProblem(f"the SIM asks for {state}, which bg-pppd does not handle", permanent=True)
-            raise SimProblem(f"cannot read the SIM state: {r.final}")
-
-    def _enter_pin(self) -> None:
-        """One attempt per SIM and PIN, ever, unless the SIM says OK.
-
-        The attempt is recorded durably before ``AT+CPIN=`` is sent and cleared only
-        on OK: a rejection, another error, no answer, a vanished port or a kill in
-        between all leave it, and the next run takes it as a rejected PIN. No record
-        can be written (no state dir, read-only, full): the PIN is not sent at all.
-        """
-        pin = self.p.sim.pin
-        if not pin:
-            raise SimProblem("the SIM needs a PIN: set sim.pin or sim.pin_file in the profile",
-                             permanent=True)
-        iccid_r = self.cmd("AT+QCCID", "+QCCID:")
-        iccid = (iccid_r.first("+QCCID:") or "").split(":", 1)[-1].strip() if iccid_r.ok else ""
-        if not ICCID_RE.fullmatch(iccid):
-            # the record names the SIM: without its ICCID a rejected PIN would not be recognised
-            # on the next run and could be entered again; try again at the next attempt
-            raise SimProblem(f"not entering the PIN now: the SIM's ICCID cannot be read "
-                             f"(AT+QCCID: {iccid_r.final if not iccid_r.ok else repr(iccid)})")
-        record = self._pin_record()
-        if record is None:
-            raise SimProblem("not entering the PIN: no state dir to record the attempt in (an attempt "
-                             "whose outcome is not recorded could be repeated)", permanent=True)
-        recover = f"to recover: check the SIM by hand (AT+CPIN?), fix sim.pin, remove {record}"
-        digest = self._pin_digest(iccid)
-        recorded, damaged = read_pin_record(record)
-        if damaged:
-            raise SimProblem(f"the PIN record {record} cannot be trusted ({damaged}): counted as a PIN "
-                             f"rejected before, not entered; {recover}", permanent=True)
-        if recorded == digest:
-            raise SimProblem(f"this PIN was rejected before for this SIM (or got no answer): not entered "
-                             f"again; {recover}", permanent=True)
-        tries = atparse.parse_qpinc(self.cmd('AT+QPINC="SC"', "+QPINC:").first("+QPINC:") or "")
-        if tries and tries[0] <= 1:
-            raise SimProblem(f"only {tries[0]} PIN try left: not risking a PUK lock; "
-                             "enter the PIN by hand", permanent=True)
-        self._record_attempt(record, f"{digest} in-flight\n")
-        try:
-            r = self.cmd(f'AT+CPIN="{pin}"', timeout=max(self.p.recovery.at_timeout, 1.0))
-        except (AtTimeout, PortGone) as exc:
-            raise SimProblem(f"no answer to the PIN ({exc}): counted as rejected, not entered again; "
-                             f"{recover}", permanent=True) from None
-        if r.ok:
-            self._clear_record(record)
-            return
-        if r.cme == 16:
-            try:  # the in-flight record already says as much; this only makes it plain
-                self._record_attempt(record, f"{digest} rejected\n")
-            except SimProblem:
-                pass
-            left = atparse.parse_qpinc(self.cmd('AT+QPINC="SC"', "+QPINC:").first("+QPINC:") or "")
-            extra = f", {left[0]} tries left" if left else ""
-            raise SimProblem(f"the SIM rejected the PIN (incorrect password); not retried{extra}; "
-                             f"{recover}", permanent=True)
-        raise SimProblem(f"entering the PIN failed ({r.final}): counted as rejected, not entered again; "
-                         f"{recover}", permanent=True)
-
-    def _record_attempt(self, record: Path, text: str) -> None:
-        from bg_pppd.util import safe_files as atomic
-
-        try:
-            record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic.write(record, text)  # fsync'd, then renamed into place
-        except OSError as exc:
-            raise SimProblem(f"not entering the PIN: cannot record the attempt in {record} "
-                             f"({exc.strerror or exc}); an attempt whose outcome is not recorded could "
-                             "be repeated and lock the SIM: make the state dir writable", permanent=True) from None
-
-    def _clear_record(self, record: Path) -> None:
-        try:
-            record.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("%s: the SIM took the PIN, but %s cannot be removed (%s): remove it by hand, or "
-                        "the next PIN entry is refused", self.p.name, record, exc.strerror or exc)
-
-    def desired_radio(self) -> dict[str, str]:
-        techs = list(self.p.network.technologies)
-        if not techs:
-            return {}
-        lte = [t for t in techs if t != "egprs"]
-        want: dict[str, str] = {}
-        if lte:
-            want["iotopmode"] = "2" if len(lte) == 2 else ("0" if lte == ["catm1"] else "1")
-        want["nwscanseq"] = "".join(SCAN_CODES[t] for t in techs)
-        if self.model.has_gsm:
-            want["nwscanmode"] = "0" if "egprs" in techs and lte else ("1" if "egprs" in techs else "3")
-        return want
-
-    # the settings AT+QCFG=? listed (lower case); None: not asked yet, or the module lists none
-    _qcfg_listed: set[str] | None = None
-    _qcfg_asked = False
-
-    def _qcfg_has(self, key: str) -> bool:
-        """Whether this firmware has ``AT+QCFG="<key>"``: what ``AT+QCFG=?`` lists (asked once per
-        module), or where it answers no list, the quirks table's word for nwscanmode."""
-        if not self._qcfg_asked:
-            self._qcfg_asked = True
-            r = self.cmd("AT+QCFG=?", "+QCFG:")
-            self._qcfg_listed = atparse.parse_qcfg_list(r.info) if r.ok else None
-        if self._qcfg_listed:
-            return key.lower() in self._qcfg_listed
-        return self.model.has_nwscanmode if key == "nwscanmode" else True
-
-    def apply_radio(self) -> str:
-        """Scan settings, bands and PSM/eDRX, each written only when the module reports otherwise
-        (they live in its flash); a setting this firmware lacks is skipped with a note. Called by
-        the radio step, and again after ``AT+COPS=0``, which resets nwscanmode on some firmware.
-        """
-        done: list[str] = []
-        notes: list[str] = []
-        checked = False
-        if "egprs" in self.p.network.technologies and not self.model.has_gsm:
-            notes.append(f"{self.model.name} has no EGPRS")
-        for key, value in self.desired_radio().items():
-            if not self._qcfg_has(key):
-                notes.append(f"no {key} on this firmware: not set")
-                continue
-            r = self.cmd(f'AT+QCFG="{key}"', "+QCFG:")
-            current = atparse.parse_qcfg(r.first("+QCFG:") or "", key) if r.ok else None
-            if current is None:
-                notes.append(f"{key} not readable ({r.final if not r.ok else 'no value'}): not set")
-                continue
-            checked = True
-            if current.startswith(value) if key == "nwscanseq" else current == value:
-                continue
-            if not self.cmd(f'AT+QCFG="{key}",{value},1').ok:
-                raise NotResponding(f'the module refused AT+QCFG="{key}",{value}')
-            done.append(f"{key} {current}->{value}")
-        if self.p.network.bands:
-            checked = self._apply_bands(done, notes) or checked
-        if self.p.network.psm == "off":
-            checked = self._psm_off(done, notes) or checked
-        for note in notes:
-            log.info("%s: radio: %s", self.p.name, note)
-        text = ", ".join(done) or ("already set" if checked else "left as is")
-        return "; ".join([text, *notes])
-
-    def _apply_bands(self, done: list[str], notes: list[str]) -> bool:
-        """network.bands through AT+QCFG="band" (masks: LTE band n = bit n-1; GSM 900/1800/850/1900
-        = 1/2/4/8); technologies the profile leaves out keep the module's masks."""
-        if not self._qcfg_has("band"):
-            notes.append("no band setting on this firmware: bands not set")
-            return False
-        r = self.cmd('AT+QCFG="band"', "+QCFG:")
-        current = atparse.parse_qcfg_band(r.first("+QCFG:") or "") if r.ok else None
-        if current is None:
-            notes.append(f"bands not readable ({r.final if not r.ok else r.first('+QCFG:')}): not set")
-            return False
-        write = radio_settings.band_write(current, self.p.network.bands)
-        if write is None:
-            return True
-        command, changes = write
-        w = self.cmd(command)
-        if not w.ok:
-            notes.append(f"the module refused {command} ({w.final}): check network.bands against "
-                         f"the bands the {self.model.name or 'module'} has; bands left as they were")
-            log.warning("%s: %s", self.p.name, notes[-1])
-            return True
-        done.extend(changes)
-        return True
-
-    def _psm_off(self, done: list[str], notes: list[str]) -> bool:
-        """network.psm off: PSM and eDRX switched off (an always-on link does not sleep), each only
-        when the module reports it on."""
-        checked = False
-        r = self.cmd("AT+CPSMS?", "+CPSMS:")
-        on = radio_settings.psm_on(r.info) if r.ok else None
-        if on is None:
-            notes.append(f"no PSM setting (AT+CPSMS?: {r.final if not r.ok else 'no mode'})")
-        else:
-            checked = True
-            if on:
-                w = self.cmd("AT+CPSMS=0")
-                if w.ok:
-                    done.append("PSM on->off")
-                else:
-                    notes.append(f"the module refused AT+CPSMS=0 ({w.final}): PSM stays on")
-                    log.warning("%s: %s", self.p.name, notes[-1])
-        r = self.cmd("AT+CEDRXS?", "+CEDRXS:")
-        if not r.ok:
-            notes.append(f"no eDRX setting (AT+CEDRXS?: {r.final})")
-            return checked
-        acts = radio_settings.edrx_on(r.info)
-        if acts:
-            w = self.cmd("AT+CEDRXS=0")
-            if w.ok:
-                done.append(f"eDRX on (AcT {','.join(map(str, acts))})->off")
-            else:
-                notes.append(f"the module refused AT+CEDRXS=0 ({w.final}): eDRX stays on")
-                log.warning("%s: %s", self.p.name, notes[-1])
-        return True
-
-    def step_radio(self) -> str:
-        """Scan settings, bands and PSM/eDRX live in the module's flash: written only when they differ."""
-        return self.apply_radio()
-
     def step_context(self) -> str:
         """Context 1 with the APN this attempt tries (``choose_apn``: the one that worked on this
         SIM, or the next after a failure); ``report.apn`` once the module has it."""
@@ -607,138 +340,6 @@ class Preflight:
             raise NotResponding(f"the module refused the PDP context: {w.final}")
         self.report.apn = apn
         return f"set {net.pdp_type} {apn!r}"
-
-    def step_registration(self) -> str:
-        """Registered the moment the module says so, in any domain (a BG600L on EGPRS answers
-        ``+CGREG: 0,1`` while ``+CEREG: 0,4``).
-
-        One poll first (a module that is registered already costs nothing more); then the
-        registration URCs (``AT+CEREG=2``, ``AT+CGREG=2`` where EGPRS is allowed) end the wait
-        the moment one says home or roaming, and a poll every ``poll_interval`` stays the
-        fallback. A registration that does not come gets ``AT+COPS=0``, then the radio off/on,
-        as ``registration_plan`` schedules them, before the attempt fails.
-
-        The URC mode is left at 2, not restored: it only makes the module report (held back in
-        data mode like every URC, read as URCs by the channel and by the radio monitor on an AT
-        port), and turning it off again would be one more command between registered and ATD.
-        """
-        net = self.p.network
-        at = self.at
-        assert at is not None
-        names = radio.registration_commands(self.p.network.technologies, self.model.has_gsm)
-        plan = RegistrationPlan(net.reselect_wait, net.registration_timeout)
-        began = self.clock()
-        last: dict[str, atparse.Registration] = {}
-        done: list[Done] = []
-        polls, seen = 0, len(at.urcs)
-        next_poll, urcs_on = began, False
-        prefixes = tuple(f"{name}:" for name in names)
-
-        def registration_urc(line: str) -> bool:
-            return line.startswith(prefixes)
-
-        while True:
-            if self.clock() >= next_poll:
-                polls += 1
-                found = self._poll_registration(names, last)
-                if found:
-                    return self._registered(found, last[found], f"after {polls} poll(s)", done)
-                next_poll = self.clock() + net.poll_interval
-                if not urcs_on:
-                    urcs_on = True
-                    for name in names:
-                        self.cmd(f"AT{name}=2")  # refused: the polls still see it
-                    next_poll = self.clock()  # a change before the URCs were on: seen by a poll now
-                    continue
-            if len(at.urcs) < seen:
-                seen = 0  # the queue was taken meanwhile
-            found, seen = self._registration_urcs(names, last, at.urcs[seen:]), len(at.urcs)
-            if found:
-                return self._registered(found, last[found], f"from its URC after {polls} poll(s)", done)
-            elapsed = self.clock() - began
-            states = ", ".join(f"{n[1:]} {r.word}" for n, r in last.items()) or "no answer"
-            step = plan.next(elapsed, states, done)
-            if step.action == GIVE_UP:
-                self._not_registered(last, done, elapsed)
-            if step.action != WAIT:
-                done.append(Done(step.action, elapsed, step.why))
-                self._intervene(done[-1])
-                next_poll = self.clock()  # where the module stands after it
-                continue
-            at.wait_urc(registration_urc, max(0.0, min(next_poll, began + step.at) - self.clock()))
-
-    def _poll_registration(self, names: list[str], last: dict[str, atparse.Registration]) -> str | None:
-        """Ask each domain; the first that says registered, else None (``last`` keeps each answer)."""
-        for name in names:
-            r = self.cmd(f"AT{name}?", f"{name}:")
-            reg = atparse.parse_reg(r.first(f"{name}:") or "", name) if r.ok else None
-            if reg is not None:
-                last[name] = reg
-                if reg.registered:
-                    return name
-        return None
-
-    def _registration_urcs(self, names: list[str], last: dict[str, atparse.Registration],
-                           urcs: list[str]) -> str | None:
-        """The registration URCs among ``urcs`` (``+CEREG: <stat>[,<tac>,<ci>,<AcT>]``), in order:
-        the domain of the first that says registered, else None."""
-        for line in urcs:
-            for name in names:
-                reg = atparse.parse_reg(line, name) if line.startswith(f"{name}:") else None
-                if reg is not None:
-                    last[name] = reg
-                    if reg.registered:
-                        return name
-        return None
-
-    def _registered(self, name: str, reg: atparse.Registration, how: str, done: list[Done]) -> str:
-        self.report.registration = reg.word
-        after = f", after {' and '.join(d.action for d in done)}" if done else ""
-        return f"{reg.text} via {name[1:]} {how}{after}"
-
-    def _intervene(self, what: Done) -> None:
-        """One intervention short of a reset, logged and kept in the report (status shows it)."""
-        net = self.p.network
-        self.report.interventions.append(what.record())
-        if what.action == COPS:
-            log.info("%s: registration %s: AT+COPS=0 (automatic network selection), then the scan "
-                     "settings again", self.p.name, what.why)
-            # the module may answer only once the network has: give it the time until the next stage
-            wait = min(180.0, max(self.p.recovery.at_timeout, net.registration_timeout - what.after))
-            try:
-                r = self.cmd("AT+COPS=0", timeout=wait)
-                if not r.ok:
-                    log.warning("%s: AT+COPS=0 answered %s: going on", self.p.name, r.final)
-            except AtTimeout as exc:  # the channel resynchronises at the next command
-                log.warning("%s: %s: going on", self.p.name, exc)
-            self.step_radio()  # AT+COPS=0 resets nwscanmode on some firmware
-            return
-        log.info("%s: registration %s: radio off and on (AT+CFUN=0, AT+CFUN=1), not a reset",
-                 self.p.name, what.why)
-        off = self.cmd("AT+CFUN=0")  # the channel's at_timeout: ~0.3 s is usual, 15 s allowed
-        if not off.ok:
-            log.warning("%s: AT+CFUN=0 answered %s: going on", self.p.name, off.final)
-            return
-        on = self.cmd("AT+CFUN=1")
-        if not on.ok:
-            self.report.registration = atparse.NOT_REGISTERED
-            raise NotRegistered(f"the module refused AT+CFUN=1 ({on.final}) after AT+CFUN=0: its radio "
-                                "may be off until a reset")
-        # AT+CFUN=0 powers the SIM down too: a SIM with its PIN enabled asks for it again, and the
-        # search waits for it (the same PIN the SIM took minutes ago: step_sim's rules still hold)
-        self.step_sim()
-
-    def _not_registered(self, last: dict[str, atparse.Registration], done: list[Done], elapsed: float) -> NoReturn:
-        """The attempt fails: a denial stays a denial, and the message says what was tried."""
-        names = {COPS: "AT+COPS=0", CFUN: "the radio off/on"}
-        tried = " and ".join(f"{names.get(d.action, d.action)} at {round(d.after, 1):g} s" for d in done)
-        if any(reg.denied for reg in last.values()):
-            self.report.registration = atparse.DENIED
-            raise RegistrationDenied(f"the network denied registration (stat 3), also after {tried}: "
-                                     "check the SIM's subscription and the allowed technologies")
-        states = ", ".join(f"{n[1:]} {r.text}" for n, r in last.items()) or "no answer"
-        self.report.registration = atparse.NOT_REGISTERED
-        raise NotRegistered(f"not registered after {elapsed:.0f} s ({states}; {tried} did not help)")
 
     def _read_imei(self) -> None:
         r = self.cmd("AT+CGSN")

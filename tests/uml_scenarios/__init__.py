@@ -6,5 +6,6 @@ A test on the host calls ``lab.call(up.happy_path, profile_text=PROFILE)``; the 
 drives the lab with the helpers of tests/uml_guest.py and keeps what the host asserts on with
 ``record(...)``; the host reads it from WORK/results.json after power-off.
 
-One module per test file: up, faults, connected, review.
+One module per test file: up, faults, connected, review, daemon, apn, network_ends, cold_start,
+intervention.
 """
