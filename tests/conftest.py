@@ -105,3 +105,12 @@ def bench(tmp_path):
     yield make
     for b in made:
         b.stop()
+
+
+@pytest.fixture
+def lab(tmp_path, tmp_path_factory):
+    """The UML lab (tests/uml.py) for one test: real kernel, real pppd, the emulator in the guest."""
+    from tests.uml import Lab
+
+    return Lab(tmp_path, tmp_path_factory.getbasetemp())
+

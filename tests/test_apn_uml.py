@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.test_up_uml import PROFILE
-from tests.uml import Lab, skip_without_uml
+from tests.uml import skip_without_uml
 from tests.uml_scenarios import apn
 
 pytestmark = skip_without_uml()
 
 WRONG, RIGHT = "wrong.example", "iot.example"
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def test_apn_fallback_wrong_then_right_then_remembered_across_a_restart(lab):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.uml import Lab, skip_without_uml
 from tests.uml_scenarios import cold_start
 
@@ -40,11 +38,6 @@ recovery:
   stable_after: 3
 """
 REGISTERED_URC = re.compile(r"\+C(E|G)?REG: [15](,|$)")
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def module_log(lab: Lab) -> list[tuple[float, str, str]]:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.test_up_uml import PROFILE, module_log
-from tests.uml import Lab, skip_without_uml
+from tests.uml import skip_without_uml
 from tests.uml_scenarios import connected
 
 pytestmark = skip_without_uml()
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def test_probe_notices_a_silent_network_and_recovers(lab):

@@ -7,10 +7,8 @@ delay a SIGTERM: pppd ends the link with LCP Terminate-Request and the daemon ex
 
 from __future__ import annotations
 
-import pytest
-
 from tests.test_up_uml import PROFILE
-from tests.uml import Lab, skip_without_uml
+from tests.uml import skip_without_uml
 from tests.uml_scenarios import daemon
 
 pytestmark = skip_without_uml()
@@ -24,11 +22,6 @@ cat > /dev/null
 case "$1" in -a) sleep {stuck} ;; esac
 echo "$(cat /proc/uptime | cut -d' ' -f1) end $*" >> {work}/resolvconf.log
 """
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def test_defect1_a_stuck_dns_tool_delays_neither_sigterm_nor_the_watchdog(lab):

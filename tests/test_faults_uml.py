@@ -3,18 +3,11 @@ status and log, the network side's pppd debug log and the virtual module's comma
 
 from __future__ import annotations
 
-import pytest
-
 from tests.test_up_uml import PROFILE, module_log
 from tests.uml import Lab, skip_without_uml
 from tests.uml_scenarios import faults
 
 pytestmark = skip_without_uml()
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def commands(lab: Lab) -> list[str]:

@@ -8,8 +8,6 @@ or reboot, the status counts no reset and lists both interventions.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.uml import Lab, skip_without_uml
 from tests.uml_scenarios import intervention
 
@@ -33,11 +31,6 @@ recovery:
   reset_waits: [4, 6]
   boot_timeout: 10
 """
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def module_log(lab: Lab) -> list[tuple[float, str, str]]:

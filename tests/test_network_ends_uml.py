@@ -7,20 +7,13 @@ a second. A failed dial leaves the module's diagnostics (AT+CEER...) in status.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.test_up_uml import PROFILE
-from tests.uml import Lab, skip_without_uml
+from tests.uml import skip_without_uml
 from tests.uml_scenarios import network_ends
 
 pytestmark = skip_without_uml()
 
 USB = PROFILE.replace("  port: {work}/bg95\n", "  port: {work}/bg95-at\n  data_port: {work}/bg95\n")
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 def test_pdp_deactivation_ends_the_link_at_once_and_it_is_redialled(lab):

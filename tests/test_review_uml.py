@@ -6,18 +6,11 @@ same kind of guest share one boot (each boot costs about 10 s).
 
 from __future__ import annotations
 
-import pytest
-
 from tests.test_up_uml import PROFILE
-from tests.uml import Lab, skip_without_uml
+from tests.uml import skip_without_uml
 from tests.uml_scenarios import review
 
 pytestmark = skip_without_uml()
-
-
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
 
 
 # The module appends this to its CONNECT line (the review's exact text): chat's REPORT line

@@ -27,11 +27,6 @@ recovery:
 """
 
 
-@pytest.fixture
-def lab(tmp_path, tmp_path_factory):
-    return Lab(tmp_path, tmp_path_factory.getbasetemp())
-
-
 def test_happy_path_connected_then_down(lab):
     results = lab.call(up.happy_path, profile_text=PROFILE)
     st = results["status"]
