@@ -225,6 +225,17 @@ def test_supervisor_first_apn_fails_second_is_used_next_and_remembered(write_pro
     assert again.apn_saved == [], "the same APN on the same SIM: nothing to write"
 
 
+def test_supervisor_with_one_apn_writes_no_memory(write_profile):
+    """Nothing to choose between: no file in the state dir, no flash written on a small board."""
+    sysm = FakeSystem()
+    sup = apn_supervisor(write_profile, sysm, apns="iot.example")
+    assert preflight_passes(sup, sysm) == "iot.example"
+    sup.post(Ev.PPPD_UP, UP)
+    run_until_idle(sup, sysm)
+    assert sup.state is State.CONNECTED and sysm.statuses[-1]["apn"] == "iot.example"
+    assert sysm.apn_saved == []
+
+
 def test_supervisor_a_whole_round_of_failures_goes_on_round_robin_and_the_ladder_counts(write_profile):
     sysm = FakeSystem()
     sup = apn_supervisor(write_profile, sysm, "[a.example, b.example]")

@@ -112,6 +112,7 @@ def test_nothing_but_the_dial_after_registration_when_dialling(bench):
     assert "AT+CGSN" in before and pre.report.imei == "866425012345678"
     assert not [c for c in b.commands() if c.startswith(REPORT_QUERIES[:4])], "the radio report is the monitor's"
     assert pre.report.registration == "roaming" and pre.report.operator is None
+    assert pre.report.access_technology == "CAT-M1", "the URC's <AcT> (8), for free"
     assert [s["step"] for s in pre.report.steps][-2:] == ["identity", "registration"]
     assert 0 <= ended["registration"] - urc_at < 0.2
 

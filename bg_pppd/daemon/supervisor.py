@@ -452,8 +452,8 @@ class Supervisor:
     def _apn_worked(self) -> None:
         """IP is up: the APN of this attempt is remembered for its SIM (saved when that changes)."""
         iccid, apn = self.dialed
-        if apn is None:
-            return
+        if apn is None or len(self.p.network.apn) < 2:
+            return  # one APN: nothing to choose, nothing to write
         before = dict(self.apns.remembered)
         self.apns = self.apns.worked(iccid, apn)
         if dict(self.apns.remembered) != before:

@@ -229,6 +229,15 @@ def technology(name: str | None) -> str | None:
     return TECHNOLOGY_NAMES.get(text.lower(), text)
 
 
+# 3GPP TS 27.007 <AcT> of +CEREG/+CGREG/+CREG (mode 2): the technology the registration is on
+ACT_NAMES = {0: "GSM", 1: "GSM", 3: "EGPRS", 7: "LTE", 8: "CAT-M1", 9: "CAT-NB1"}
+
+
+def technology_of_act(act: int | None) -> str | None:
+    """A registration's <AcT> as the status names technologies; None when absent or unknown."""
+    return ACT_NAMES.get(act) if act is not None else None
+
+
 def parse_qcfg_band(line: str) -> tuple[int, int, int] | None:
     """``+QCFG: "band",0xf,0x100002000000000f0e189f,0x10004200000000090e189f`` -> the GSM, eMTC and
     NB-IoT masks (hex, ``0x`` or not); None when the line is not that form (fewer than 3 masks)."""

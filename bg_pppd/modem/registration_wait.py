@@ -105,6 +105,8 @@ class RegistrationSteps:
 
     def _registered(self, name: str, reg: atparse.Registration, how: str, done: list[Done]) -> str:
         self.report.registration = reg.word
+        # mode 2's <AcT> names the technology for free: no query between registered and ATD
+        self.report.access_technology = atparse.technology_of_act(reg.act) or self.report.access_technology
         after = f", after {' and '.join(d.action for d in done)}" if done else ""
         return f"{reg.text} via {name[1:]} {how}{after}"
 
