@@ -178,3 +178,10 @@ def test_sync_retries_every_interval():
     with pytest.raises(AtTimeout):
         at.sync(1.0)
     assert 9 <= t.written.count(b"AT\r") <= 12
+
+
+def test_a_registrations_act_names_the_technology_as_status_does():
+    assert [atparse.technology_of_act(a) for a in (0, 3, 8, 9)] == ["GSM", "EGPRS", "CAT-M1", "CAT-NB1"]
+    assert atparse.technology_of_act(None) is None and atparse.technology_of_act(5) is None
+    # and +COPS keeps its own names for the same numbers
+    assert atparse.parse_cops('+COPS: 0,0,"Telekom.de",8').act_name == "LTE Cat-M1"

@@ -229,13 +229,10 @@ def technology(name: str | None) -> str | None:
     return TECHNOLOGY_NAMES.get(text.lower(), text)
 
 
-# 3GPP TS 27.007 <AcT> of +CEREG/+CGREG/+CREG (mode 2): the technology the registration is on
-ACT_NAMES = {0: "GSM", 1: "GSM", 3: "EGPRS", 7: "LTE", 8: "CAT-M1", 9: "CAT-NB1"}
-
-
 def technology_of_act(act: int | None) -> str | None:
-    """A registration's <AcT> as the status names technologies; None when absent or unknown."""
-    return ACT_NAMES.get(act) if act is not None else None
+    """A registration's <AcT> (+CEREG/+CGREG in mode 2, 27.007's numbers as +COPS has them) as the
+    status names technologies; None when absent or unknown."""
+    return technology(ACT_NAMES.get(act)) if act is not None else None
 
 
 def parse_qcfg_band(line: str) -> tuple[int, int, int] | None:
