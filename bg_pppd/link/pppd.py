@@ -113,7 +113,9 @@ def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = Non
         if m:
             if named is None or named():
                 _fact(info, attr, m.group(1))
-            elif not info.untrusted:
+            elif not info.untrusted and attr != "interface":
+                # pppd prints "Using interface" just before it writes the link pid file
+                # (set_ifunit): the reader often sees the line first. Not taken, not a sign
                 info.untrusted = line
             break
     if m := _BAD_OPTION.fullmatch(line):
