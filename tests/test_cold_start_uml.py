@@ -76,7 +76,11 @@ def test_cold_start_answered_at_rdy_registered_by_urc_ip_near_the_floor(lab):
     atd = first(events, "cmd", "ATD*99#")
     between = [text for t, kind, text in events if kind == "cmd" and urc <= t < atd]
     assert not any(re.match(r"AT\+C(E|G)?REG\?", text) for text in between), between
-    assert atd - urc < 0.5, f"ATD {atd - urc:.3f} s after the registration URC; commands between: {between}"
+    # only the connect script's own commands between (AT, and ATE0 + the context when it sets one);
+    # the time covers pppd's and chat's start, 0.2-0.75 s on 2 shared cores: a loose bound below
+    # poll_interval (bench/run.py has the tight figure)
+    assert all(text in ("AT", "ATE0") or text.startswith("AT+CGDCONT=") for text in between), between
+    assert atd - urc < 1.5, f"ATD {atd - urc:.3f} s after the registration URC; commands between: {between}"
     # time to IP against the floor: registration + the PPP exchange alone (plain pppd, same module)
     exchange = results["plain_ip_at"] - first(events, "cmd", "ATD*99#", after=results["plain_started_at"])
     floor = ready + REGISTERED_AFTER_RDY - power_on + exchange

@@ -686,7 +686,7 @@ def test_D06_chat_echo_naming_another_profiles_live_link_is_not_believed(tmp_pat
             pppd.on_line(line)  # chat -v's echo (its "expect"/"send" lines are more of the same)
         assert wait_posted(posted, 1.5) == [], "the module's lines declared the link up"
         assert (info.local_ip, info.dns) == ("", []), info
-        assert "shows 'local  IP address 10.64.64.2' before pppd named its interface" in caplog.text
+        assert f"shows 'Using interface {a_link}' before pppd named its interface" in caplog.text
         # pppd's own lines, once the connect script has ended: set_ifunit names the interface
         linkpid.write_text(f"{pppd.pid}\n{b_link}\n")
         for line in [f"Using interface {b_link}", f"Connect: {b_link} <--> {port}", "local  IP address 10.64.70.2",
@@ -733,7 +733,7 @@ def test_D06_fact_lines_before_pppd_named_its_interface_are_not_taken():
                  "primary DNS address 203.0.113.53"]:
         assert parse_line(info, line, lambda: bool(named)) is False
     assert (info.interface, info.local_ip, info.remote_ip, info.dns) == ("", "", "", [])
-    assert info.untrusted == "local  IP address 10.64.64.2"
+    assert info.untrusted == "Using interface ppp0", "the next fact-like line came before any name"
     parse_line(info, "Connect script failed", lambda: bool(named))
     assert info.reason == "Connect script failed", "pppd's reasons are still read"
     named.append("ppp1")
@@ -744,10 +744,18 @@ def test_D06_fact_lines_before_pppd_named_its_interface_are_not_taken():
 
 def test_pppd_own_interface_line_read_before_its_link_pid_file_is_no_warning():
     """pppd prints "Using interface" and then writes the link pid file: a reader that asks at once
-    finds no file yet (seen in UML on a warm start). Not taken, and not logged as the module's text."""
-    info = LinkInfo()
-    assert parse_line(info, "Using interface ppp0", lambda: False) is False
+    finds no file yet (seen in UML on a warm start). Named by pppd's next line ("Connect:"), the
+    line was pppd's: not a sign. Two unnamed ones in a row: the first was not pppd's."""
+    info, named = LinkInfo(), []
+    assert parse_line(info, "Using interface ppp0", lambda: bool(named)) is False
     assert info.interface == "" and info.untrusted == ""
+    named.append("ppp0")
+    assert parse_line(info, "Connect: ppp0 <--> /dev/ttyUSB2", lambda: bool(named)) is False
+    assert info.interface == "ppp0" and info.untrusted == "" and info.unsure == ""
+    info, named = LinkInfo(), []
+    for line in ["Using interface ppp0", "Using interface ppp1"]:
+        parse_line(info, line, lambda: bool(named))
+    assert info.untrusted == "Using interface ppp0" and info.unsure == "Using interface ppp1"
 
 
 @pytest.mark.parametrize("name", ["ppp0", "wwan0", "ppp_x.1"])

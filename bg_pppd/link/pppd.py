@@ -50,6 +50,7 @@ class LinkInfo:
     bad_option: str = ""    # the word of pppd's "unrecognized option '...'"
     unknown_host: str = ""  # the word of pppd's "unknown host: ..." (a word holding ':')
     untrusted: str = ""     # the first fact-like line seen before pppd named its interface
+    unsure: str = ""        # an unnamed "Using interface" line, judged by the next fact-like line
 
     @property
     def up(self) -> bool:
@@ -112,11 +113,10 @@ def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = Non
         m = pattern.fullmatch(line)
         if m:
             if named is None or named():
+                info.unsure = ""  # pppd's own line: it prints it, then writes the file
                 _fact(info, attr, m.group(1))
-            elif not info.untrusted and attr != "interface":
-                # pppd prints "Using interface" just before it writes the link pid file
-                # (set_ifunit): the reader often sees the line first. Not taken, not a sign
-                info.untrusted = line
+            else:
+                _unnamed(info, line, attr)
             break
     if m := _BAD_OPTION.fullmatch(line):
         info.bad_option = m.group(1)
@@ -125,6 +125,22 @@ def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = Non
     if _REASON.match(line):
         info.reason = line.strip()
     return info.up and not was_up
+
+
+def _unnamed(info: LinkInfo, line: str, attr: str) -> None:
+    """A fact-like line before pppd named its interface: not taken; the first kept as a sign.
+
+    pppd prints "Using interface" just before it writes its link pid file (set_ifunit): a
+    reader often sees its own line first. Such a line is judged by the next fact-like one
+    (pppd's "Connect:" follows at once): named by then, it was pppd's.
+    """
+    if info.unsure and not info.untrusted:
+        info.untrusted = info.unsure
+    info.unsure = ""
+    if attr == "interface":
+        info.unsure = line
+    elif not info.untrusted:
+        info.untrusted = line
 
 
 def _fact(info: LinkInfo, attr: str, value: str) -> None:
