@@ -389,6 +389,38 @@ def drop_and_footprint(python: str, profile: Path) -> dict:
         module.stop()
 
 
+def multiplex_compare(rounds: int, python: str, profile_text: str) -> dict:
+    """Issue 18: time to IP and drop to IP again, the plain main UART against CMUX (n_gsm), same
+    module (a UART one, which accepts AT+CMUX), the arms interleaved round by round."""
+    arms = {"uart": profile_text, "cmux": profile_text.replace("  line_backend: emulator\n",
+                                                               "  line_backend: emulator\n  multiplex: cmux\n")}
+    paths = {arm: g.profile(text, f"mux-{arm}") for arm, text in arms.items()}
+    to_ip: dict[str, list[float]] = {arm: [] for arm in arms}
+    again: dict[str, list[float]] = {arm: [] for arm in arms}
+    errors: dict[str, list[str]] = {arm: [] for arm in arms}
+    module = Module("mux", {**WARM, "port": "uart", "cmux": True})
+    try:
+        for _ in range(rounds):
+            for arm, path in paths.items():
+                module.idle()
+                t0 = time.time()
+                out = bg_pppd(path, python)
+                try:
+                    to_ip[arm].append(out.wait(CONNECTED, timeout=60) - t0)
+                    time.sleep(3)  # past stable_after (2 s): the drop is redialled at once
+                    module.control("drop")
+                    dropped = module.first("control", "drop", after=t0)
+                    again[arm].append(out.wait(CONNECTED, after=dropped, timeout=60) - dropped)
+                except RuntimeError as exc:
+                    errors[arm].append(str(exc)[-600:])
+                end(out)
+    finally:
+        module.stop()
+    return {arm: {"to_ip": stats(to_ip[arm]) if to_ip[arm] else None,
+                  "drop_to_ip": stats(again[arm]) if again[arm] else None, "errors": errors[arm]}
+            for arm in arms}
+
+
 def interpreter(python: str) -> dict:
     """What ``python`` runs bg-pppd with, and its bare start-up in the guest."""
     probe = subprocess.run([python, "-c", "import sh, sys; print(sys.version.split()[0], sh.__version__)"],
@@ -418,6 +450,8 @@ def main() -> None:
     figures["cold_s"] = time.monotonic() - began
     figures["warm"] = warm_start(rounds, pythons, lab)
     figures["drop"] = {name: drop_and_footprint(python, lab) for name, python in pythons.items()}
+    g.load_n_gsm()
+    figures["multiplex"] = multiplex_compare(rounds, first, LAB_PROFILE.format(link=link))
     figures["guest_s"] = time.monotonic() - began
     (g.WORK / "bench.json").write_text(json.dumps(figures, indent=1))
     g.lab_teardown()

@@ -118,6 +118,11 @@ def rows(f: dict, host: dict) -> list[tuple[str, str, str]]:
         out.append((f"supervisor RSS connected ({name})", f"{d['rss_mb']:.1f} MB",
                     f"<= 20 MB: {met(d['rss_mb'] <= TARGETS['rss_mb'])}"))
         out.append((f"supervisor CPU connected ({name})", f"{d['cpu_pct']:.2f} %", ""))
+    for arm, m in f.get("multiplex", {}).items():  # issue 18: the same UART module, plain or CMUX
+        label = "CMUX (n_gsm)" if arm == "cmux" else "plain main UART"
+        failed = f"; {len(m['errors'])} round(s) failed" if m["errors"] else ""
+        out.append((f"mux: {label}, start to IP", (spread(m["to_ip"]) if m["to_ip"] else "none") + failed, ""))
+        out.append((f"mux: {label}, drop to IP again", spread(m["drop_to_ip"]) if m["drop_to_ip"] else "none", ""))
     return out
 
 

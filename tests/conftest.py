@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,31 @@ class Bench:
 
     def check(self, *extra: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return run_cli("--state-dir", str(self.state), "check", str(self.profile), *extra, timeout=timeout)
+
+
+@pytest.fixture
+def pty_module():
+    """A pty whose master side a thread reads: ``state["path"]`` is the port; everything read
+    gathers in ``state["got"]``, and ``state["answer"](got)`` says what to write back."""
+    master, slave = os.openpty()
+    state = {"path": os.ttyname(slave), "got": b"", "answer": lambda got: b"", "stop": False}
+
+    def serve():
+        while not state["stop"]:
+            try:
+                data = os.read(master, 1000)
+            except OSError:
+                return
+            state["got"] += data
+            reply = state["answer"](state["got"])
+            if reply:
+                os.write(master, reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield state
+    state["stop"] = True
+    os.close(master)
+    os.close(slave)
 
 
 @pytest.fixture

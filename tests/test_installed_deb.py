@@ -8,6 +8,7 @@ a module the package forgot is a failure here, not in the checkout's tests.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import select
@@ -119,6 +120,17 @@ def test_files_and_modes():
     assert os.path.exists("/lib/udev/rules.d/60-bg-pppd.rules")
     assert os.path.exists("/usr/share/man/man8/bg-pppd.8.gz")
     assert os.path.exists("/usr/share/bash-completion/completions/bg-pppd")
+
+
+def test_cmux_kernel_notes_shipped():
+    """CONFIG_N_GSM is documented, and the modules-load.d file ships as an example only."""
+    doc = Path("/usr/share/doc/bg-pppd")
+    readme = doc / "README.Debian"
+    text = readme.read_text() if readme.exists() else gzip.decompress((doc / "README.Debian.gz").read_bytes()).decode()
+    assert "CONFIG_N_GSM" in text and "modprobe n_gsm" in text
+    assert (doc / "examples" / "n_gsm.conf").read_text().splitlines()[-1] == "n_gsm"
+    listed = subprocess.run(["dpkg", "-L", "bg-pppd"], capture_output=True, text=True).stdout
+    assert "modules-load.d" not in listed, "the package must not load n_gsm on every machine"
 
 
 def test_unit_verifies():

@@ -262,3 +262,24 @@ def test_lte_m_signal_is_qcsqs_and_99_is_never_a_signal(qcsq, expect):
 def test_csq_is_the_fallback_where_qcsq_has_nothing():
     cmd = Answers({"AT+CSQ": (True, ["+CSQ: 20,99"])})
     assert radio.read_radio(cmd)["signal"] == {"rssi_dbm": -73}
+
+
+# ----- CMUX: URCs on the AT channel ---------------------------------------------------------------
+
+def test_a_cmux_profile_routes_urcs_to_the_at_channel_once(bench):
+    """AT+QCFG="cmux/urcport",1 in the radio step (the raw UART, before AT+CMUX): written once, like
+    every flash setting; a profile without the mux leaves it alone."""
+    b = bench(model="BG95-M3")
+    plain = b.check("--json")
+    assert plain.returncode == 0, plain.stderr
+    assert not [c for c in b.commands() if "cmux/urcport" in c]
+    b.profile.write_text(b.profile.read_text().replace("modem:\n", "modem:\n  multiplex: cmux\n", 1))
+    done = len(b.commands())
+    first = b.check("--json")
+    assert first.returncode == 0, first.stderr
+    assert writes(b.commands()[done:], 'AT+QCFG="cmux/urcport",') == ['AT+QCFG="cmux/urcport",1']
+    assert "cmux/urcport 0->1" in radio_step(first.stdout)
+    done = len(b.commands())
+    assert b.check("--json").returncode == 0
+    assert 'AT+QCFG="cmux/urcport"' in b.commands()[done:], "read again"
+    assert writes(b.commands()[done:], 'AT+QCFG="cmux/urcport",') == [], "already set"

@@ -162,3 +162,12 @@ def test_wheel_installs_into_an_empty_root_and_runs(wheel, tmp_path, which):
     assert rendered.returncode == 0, rendered.stderr
     report = emulate_then_check([python, str(script)], tmp_path, env, tmp_path)
     assert report["registration"] == "home", report
+
+
+def test_cmux_kernel_module_recommended_and_documented():
+    """modem.multiplex: cmux needs n_gsm: recommended (not required) and the option named."""
+    text = RECIPE.read_text()
+    assert recipe_var(text, "RRECOMMENDS:${PN}").split() == ["kernel-module-n-gsm"]
+    assert "kernel-module-n-gsm" not in recipe_var(text, "RDEPENDS:${PN}")
+    readme = (LAYER / "README.md").read_text()
+    assert "CONFIG_N_GSM=m" in readme and 'KERNEL_MODULE_AUTOLOAD += "n_gsm"' in readme

@@ -39,6 +39,13 @@ def lab_teardown() -> None:
     (WORK / "results.json").write_text(json.dumps(RESULTS, indent=1, default=str))
 
 
+def load_n_gsm() -> subprocess.CompletedProcess:
+    """insmod the guest kernel's n_gsm (the lab's init loads PPP only; the guest has no modprobe
+    tree); an error (already loaded, say) is the caller's to read."""
+    ko = f"/usr/lib/uml/modules/{os.uname().release}/kernel/drivers/tty/n_gsm.ko"
+    return subprocess.run(["insmod", ko], capture_output=True, text=True)
+
+
 def record(**values) -> None:
     RESULTS.update(values)
 

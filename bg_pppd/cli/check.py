@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from bg_pppd.daemon.apn_memory import ApnMemory
 from bg_pppd.daemon.apn_order import ApnState
 from bg_pppd.daemon.ladder_store import prepare_state_dir
 from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
+from bg_pppd.modem.multiplexer import kernel_support
 from bg_pppd.modem.preflight import Preflight, Report
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import EXIT_FAILURE, BgPppdError, printable
@@ -42,6 +44,19 @@ def human(report: Report, apn_note: str = "") -> str:
     if report.apn is not None:
         lines.append(f"APN:          {report.apn!r}" + (f" ({apn_note})" if apn_note else ""))
     return "\n".join(lines)
+
+
+def n_gsm(profile: Profile, support: Callable[[], str | None] = kernel_support) -> dict[str, Any] | None:
+    """With ``multiplex: cmux``: whether the kernel has n_gsm (--json's ``n_gsm``); else None."""
+    if profile.modem.multiplex != "cmux":
+        return None
+    why = support()
+    return {"available": why is None, "problem": why}
+
+
+def n_gsm_line(state: dict[str, Any]) -> str:
+    """The report's one line about n_gsm."""
+    return "n_gsm:        " + ("available (multiplex: cmux)" if state["available"] else state["problem"])
 
 
 def apn_chooser(profile: Profile, state_dir: str) -> tuple[ApnState, str]:
@@ -95,6 +110,7 @@ def _check(profile: Profile, state_dir: str, as_json: bool) -> int:
     apns, note = apn_chooser(profile, state_dir)
     if note:
         print(printable(f"warning: {note}"), file=sys.stderr)
+    mux = n_gsm(profile)
     pre = Preflight(profile, state_dir=state_dir, on_step=show, choose_apn=apns.choose)
     try:
         report = pre.run()
@@ -104,9 +120,14 @@ def _check(profile: Profile, state_dir: str, as_json: bool) -> int:
         report.error, report.exit_code = str(exc), exc.exit_code
         code = exc.exit_code
     if as_json:
-        print(json.dumps(dataclasses.asdict(report), indent=None))
+        data = dataclasses.asdict(report)
+        if mux is not None:
+            data["n_gsm"] = mux
+        print(json.dumps(data, indent=None))
     elif code == 0:
-        print(human(report, apn_note(apns, report)))
+        print(human(report, apn_note(apns, report)) + (f"\n{printable(n_gsm_line(mux))}" if mux else ""))
+    elif mux is not None:
+        print(printable(n_gsm_line(mux)), file=sys.stderr)
     if code:
         print(printable(f"bg-pppd: {profile.name}: {report.error}"), file=sys.stderr)
     return code

@@ -19,6 +19,7 @@ from bg_pppd.daemon import sd_notify as notify
 from bg_pppd.daemon import workers
 from bg_pppd.daemon.apn_memory import ApnMemory
 from bg_pppd.daemon.ladder_store import LadderStore, boottime
+from bg_pppd.daemon.mux_session import MuxSession
 from bg_pppd.daemon.recovery import Ladder
 from bg_pppd.daemon.run_dir import RunDir
 from bg_pppd.daemon.status import Status, write_status
@@ -54,23 +55,38 @@ class RealSystem:
         self.pppd: PppdProcess | None = None
         self.relay: Any = None  # main UART with escape/read_urcs: pppd runs on its pty
         self.ready_sent = False
+        # modem.multiplex: cmux: the attempt's mux; while it is up, the link runs on its channels
+        self.mux = MuxSession(profile)
         ppp = profile.ppp
         self.dns = Dns(profile.name, ppp.dns if ppp.use_peer_dns else "none", ppp.dns_file, state_dir)
 
     def clock(self) -> float:
         return boottime()
 
+    @property
+    def link(self) -> Profile:
+        """The profile pppd and the watchers run on: the mux's channels while it is up (a USB
+        module's shape: daemon/mux_session.py), else the profile itself."""
+        return self.mux.link_profile
+
     # ----- workers ---------------------------------------------------------------------------
 
     def start_preflight(self, post: Post, choose_apn: Callable[[str | None], str] | None = None) -> Worker:
         return workers.preflight(self.p, self.run, self.state_dir, post, choose_apn,
-                                 maybe_in_call=self.maybe_in_call, synced=self._synced)
+                                 maybe_in_call=self.maybe_in_call, synced=self._synced,
+                                 mux=self.mux, multiplexed=self._multiplexed)
+
+    def _multiplexed(self, link: Profile) -> None:
+        """The mux is up (on the pre-flight's worker): the peer file names its data channel."""
+        from bg_pppd.link.render import render
+
+        render(link, self.rendered.directory, set_context=False)
 
     def _synced(self) -> None:
         self.maybe_in_call = False
 
     def start_reset(self, skip_at: bool, post: Post) -> Worker:
-        return workers.reset(self.p, self.run, skip_at, post)
+        return workers.reset(self.p, self.run, skip_at, post, mux=self.mux)
 
     def start_worker(self, name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) -> Worker:
         return workers.job(name, body, done)
@@ -78,7 +94,8 @@ class RealSystem:
     # ----- pppd ------------------------------------------------------------------------------
 
     def start_pppd(self, post: Post, info: LinkInfo) -> None:
-        port = self.p.modem.ppp_port
+        link = self.link
+        port = link.modem.ppp_port
         if not os.path.exists(port):
             # a USB module re-enumerating: pppd would read the missing path as an option (exit 2)
             raise PortMissing(f"the PPP port {port} does not exist")
@@ -89,11 +106,11 @@ class RealSystem:
 
         def on_exit(code: int) -> None:
             post(Ev.PPPD_EXIT, code)
-        if self.p.uses_relay:
+        if link.uses_relay:
             from bg_pppd.link.relay import Relay
             from bg_pppd.link.render import relay_link
 
-            self.relay = Relay(self.p, relay_link(self.p, self.rendered.directory))
+            self.relay = Relay(link, relay_link(link, self.rendered.directory))
         info.device = str(self.relay.link) if self.relay is not None else port
         try:
             self.pppd = PppdProcess(str(self.rendered.peer), ip_up.line, on_exit)
@@ -116,7 +133,7 @@ class RealSystem:
     def hangup_pppd(self) -> None:
         """The line is dead: hang pppd's tty up (pppd ends at once), else SIGHUP (it waits 3 s)."""
         if self.pppd:
-            device = str(self.relay.link) if self.relay is not None else self.p.modem.ppp_port
+            device = str(self.relay.link) if self.relay is not None else self.link.modem.ppp_port
             try:
                 done = hang_up(device)
             except Exception:  # never let the fallback depend on the tty
@@ -137,6 +154,11 @@ class RealSystem:
         self._step("remove the pppd pid file", lambda: self.run.write_pppd_pid(None))
         self._step("close the relay", self._close_relay)
         self._step("put the PPP port back in command mode", self.restore_command_mode)
+        self._step("close the multiplexer", self.mux.close)  # the raw UART answers AT again
+
+    def close_mux(self) -> None:
+        """At exit: a mux no clean-up closed (a stop that cut the bring-up short)."""
+        self._step("close the multiplexer", self.mux.close)
 
     def diagnose(self) -> dict[str, str]:
         """After a failed dial, with the port back in command mode (after_pppd): what the module
@@ -161,7 +183,7 @@ class RealSystem:
         """After pppd, the PPP port must take AT commands again (modem.command_mode: check,
         else DTR drop, else +++, then ATH). Blocks up to ~15 s: run it in a worker. A port that
         never answered may still hold the call: the next pre-flight tries the escapes at once."""
-        if restore_after_pppd(self.p) in ("no answer", "cut short"):
+        if restore_after_pppd(self.link) in ("no answer", "cut short"):
             self.maybe_in_call = True
 
     # ----- files, systemd, hooks -------------------------------------------------------------
@@ -211,11 +233,13 @@ class RealSystem:
         def on_urcs(urcs: list[str]) -> None:
             post(Ev.RING, urcs)
         monitor: Any = None
-        wanted = workers.watchers(self.p, self.relay is not None)
+        link = self.link  # with the mux: its AT channel is the AT port, its data channel the PPP port
+        self.mux.release_hold()  # pppd holds the data channel now
+        wanted = workers.watchers(link, self.relay is not None)
         if "radio monitor" in wanted:
             from bg_pppd.link.radio_monitor import AtPortMonitor
 
-            monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(self.p, on_radio, on_urcs, warn,
+            monitor = self._watcher("the radio monitor", lambda: AtPortMonitor(link, on_radio, on_urcs, warn,
                                                                                 dead=dead))
         elif "escape monitor" in wanted:
             from bg_pppd.link.radio_monitor import EscapeMonitor
@@ -227,8 +251,8 @@ class RealSystem:
         ring = monitor.ring if monitor is not None and self.p.monitor.read_urcs and self.relay is not None \
             else lambda: post(Ev.RING, None)
         lines = self._watcher("the DCD/RI watch", lambda: LineWatcher(
-            self.p.modem.ppp_port, self.p.modem.dcd == "carrier", dead, ring=ring,
-            backend=self.p.modem.line_backend))
+            link.modem.ppp_port, link.modem.dcd == "carrier", dead, ring=ring,
+            backend=link.modem.line_backend)) if "carrier" in wanted else None
         probe = self.p.probe
         prober = None
         if "probe" in wanted:

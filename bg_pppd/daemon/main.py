@@ -72,8 +72,8 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
         if left_in_call or orphan:
             log.info("%s: the last run ended %s: the module may still be in data mode", profile.name,
                      "with its pppd left behind" if orphan else f"uncleanly ({before.state if before else '?'})")
-        sup = Supervisor(profile, RealSystem(profile, run, store, rendered, state_dir,
-                                             maybe_in_call=bool(left_in_call or orphan)), ladder)
+        system = RealSystem(profile, run, store, rendered, state_dir, maybe_in_call=bool(left_in_call or orphan))
+        sup = Supervisor(profile, system, ladder)
 
         def on_signal(signum: int, _frame: object) -> None:
             sup.post(Ev.STOP, f"signal {signal.Signals(signum).name}")
@@ -92,6 +92,7 @@ def up(profile: Profile, run_dir: str, state_dir: str) -> int:
             code = sup.run(tick=tick if interval else None, tick_every=interval)
         finally:
             sup.events.wake_on_signals(False)
+        system.close_mux()  # the loop has ended: a mux no clean-up closed is closed here (bounded)
         notify.notify(stopping="1")
         return code
     finally:

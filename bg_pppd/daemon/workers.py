@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bg_pppd.daemon.mux_session import MuxSession
 from bg_pppd.daemon.run_dir import RunDir
 from bg_pppd.daemon.supervisor import Ev, Failure, Post, failure_of
+from bg_pppd.modem.multiplexer import MuxUnavailable
 from bg_pppd.modem.preflight import Preflight
 from bg_pppd.modem.reset import Resetter
 from bg_pppd.profile.model import Profile
@@ -27,13 +29,16 @@ CANCELLED = Failure("cancelled")
 
 
 def watchers(profile: Profile, has_relay: bool) -> frozenset[str]:
-    """Which watchers run while connected: 'carrier' (DCD/RI, always), 'radio monitor' (the
+    """Which watchers run while connected: 'carrier' (DCD/RI, but on a mux channel), 'radio monitor' (the
     separate AT port), 'escape monitor' (+++ rounds on the relayed main UART), 'probe'.
 
     The radio monitor runs on every separate AT port, also with monitor.interval 0 (then it
     queries nothing and only reads URCs): a network-side end of the PDP context is told there
     and nowhere else (LCP echo never notices: the module answers it)."""
-    found = {"carrier"}
+    # the mux's channels (a cmux profile with a data port is only ever daemon/mux_session.py's view)
+    # have no line changes to wait for (no TIOCMIWAIT); their URCs are the AT channel's
+    channels = profile.modem.multiplex == "cmux" and profile.modem.separate_at_port
+    found = set() if channels else {"carrier"}
     if profile.modem.separate_at_port:
         found.add("radio monitor")
     elif has_relay:
@@ -52,15 +57,23 @@ def job(name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) 
 
 def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post,
               choose_apn: Callable[[str | None], str] | None = None, maybe_in_call: bool = False,
-              synced: Callable[[], None] | None = None) -> Worker:
+              synced: Callable[[], None] | None = None, mux: MuxSession | None = None,
+              multiplexed: Callable[[Profile], None] | None = None) -> Worker:
     """The pre-flight; PREFLIGHT_OK with its report or PREFLIGHT_FAILED with a Failure, once.
     ``choose_apn``: the APN to set given the SIM's ICCID (the supervisor's APN rotation).
     ``maybe_in_call``: a call of ours may still be up (see RealSystem.maybe_in_call): the sync
-    tries the data-mode escapes at once; ``synced`` is told when the module answered AT."""
+    tries the data-mode escapes at once; ``synced`` is told when the module answered AT.
+    ``mux`` (modem.multiplex: cmux): the kernel checked once a run, a mux left open closed
+    before the pre-flight, the mux brought up after it (the attempt's last step, so a stop or a
+    failure ends it like the others); ``multiplexed`` gets the profile the link then runs on."""
     made: list[Preflight] = []  # the failure carries what the pre-flight learnt (diagnostics...)
 
     def body(worker: Worker) -> tuple[Ev, Any]:
         cancellable = Cancellable(worker.cancelled)
+        if mux is not None:
+            mux.close()  # an attempt that never started pppd left it open: it holds the raw UART
+            mux.reclaim_port()  # a killed run's n_gsm still on the raw UART
+            mux.check_kernel()
 
         def step(name: str, status: str, elapsed: float) -> None:
             if status:
@@ -72,9 +85,16 @@ def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post,
                         maybe_in_call=maybe_in_call)
         made.append(pre)
         run.lock_current(profile.modem.port)  # what the port leads to now: nobody else's
-        return Ev.PREFLIGHT_OK, pre.run()
+        report = pre.run()
+        if mux is not None and mux.wanted:
+            link = mux.open(cancellable.clock, cancellable.sleep, worker.cancelled)
+            if multiplexed is not None:
+                multiplexed(link)
+        return Ev.PREFLIGHT_OK, report
 
     def failed(exc: Exception) -> tuple[Ev, Any]:
+        if isinstance(exc, MuxUnavailable):  # the host, not the module: no retry mends it
+            return Ev.PREFLIGHT_FAILED, Failure(str(exc), exc.exit_code, permanent=True)
         failure = failure_of(exc, "pre-flight")
         if failure.message.startswith("pre-flight error"):  # not one of ours: a bug, with its traceback
             log.error("%s: pre-flight crashed", profile.name, exc_info=exc)
@@ -86,9 +106,13 @@ def preflight(profile: Profile, run: RunDir, state_dir: str, post: Post,
                   on_error=failed)
 
 
-def reset(profile: Profile, run: RunDir, skip_at: bool, post: Post) -> Worker:
-    """The module reset; RESET_DONE with the method, or with a Failure, once."""
+def reset(profile: Profile, run: RunDir, skip_at: bool, post: Post, mux: MuxSession | None = None) -> Worker:
+    """The module reset; RESET_DONE with the method, or with a Failure, once. A mux still up
+    (``mux``) is closed first: the reset talks AT on the raw UART."""
     def body(worker: Worker) -> str:
+        if mux is not None:
+            mux.close()
+            mux.reclaim_port()
         run.lock_current(profile.modem.port)  # never another profile's module
         method = Resetter(profile, worker.cancelled).run(skip_at)
         log.info("%s: module reset by %s; it answers again", profile.name, method)

@@ -18,6 +18,7 @@ from bg_pppd.emulator.command_syntax import split_commands, split_extended
 from bg_pppd.emulator.commands import CmeError, Reply, lookup
 from bg_pppd.emulator.faults import Faults
 from bg_pppd.emulator.lcp import TerminateAckWatch
+from bg_pppd.emulator.mux_ports import MuxPorts
 from bg_pppd.emulator.network import Network
 from bg_pppd.emulator.scenario import Scenario
 
@@ -73,11 +74,25 @@ class Modem:
         self.urc_ch = self.channels.get("at", self.data_ch)
         self.call_ch = self.data_ch   # the port that holds the data call
         self.ch = self.data_ch        # the port whose command is being executed
+        self.mux: MuxPorts | None = None  # CMUX mode (AT+CMUX): DLC 1 AT port, DLC 2 this modem port
         self._reset_volatile()
         self._lines_seen: dict[str, bool] = {}
 
     def _channel(self, name: str) -> Channel:
         return Channel(name, self.io.now, self.io.call_later, lambda ch: self._to_command_mode(ch, "+++"))
+
+    def make_channel(self, name: str) -> Channel:
+        """A new port (a mux DLC) with the saved echo and result format."""
+        ch = self._channel(name)
+        ch.echo, ch.verbose = bool(self.saved["E"]), bool(self.saved["V"])
+        return ch
+
+    def _send(self, data: bytes, port: str) -> None:
+        """To one of the module's ports: in CMUX mode the modem port and DLC 1 are mux channels."""
+        if self.mux is not None and self.mux.dlci(port) is not None:
+            self.mux.write(port, data)
+        else:  # not multiplexed: the UART, or a USB module's AT port beside it
+            self.io.write(data, port)
 
     # ----- power -----------------------------------------------------------------------------
 
@@ -110,6 +125,8 @@ class Modem:
     def _power_loss(self, why: str) -> None:
         self.io.log("event", f"power-down {why}")
         self.generation += 1
+        if self.mux is not None:  # the UART is plain AT again after the boot
+            self.mux_ended()
         if self.session:
             self.session = False
             self.io.network_stop()
@@ -194,6 +211,8 @@ class Modem:
         if now != self._lines_seen:
             self._lines_seen = now
             self.io.lines_changed(now)
+        if self.mux is not None:  # the mux carries them as MSCs, one per DLC whose signals changed
+            self.mux.mux.update_signals()
 
     def set_dtr(self, asserted: bool) -> None:
         """DTR drop (asserted -> not) acts per AT&D: 1 command mode, link kept; 2 hang up."""
@@ -201,11 +220,37 @@ class Modem:
         self.io.log("event", f"dtr {'on' if asserted else 'off'}")
         if not (was and not asserted) or self.power != "on":
             return
+        self._dtr_dropped()
+
+    def _dtr_dropped(self) -> None:
         if self.dtr_mode == 1 and self.data_ch.mode == "data":
             self._to_command_mode(self.data_ch, "dtr")
         elif self.dtr_mode == 2 and self.session:
             self.end_session("dtr", result="OK")
         self._check_lines()
+
+    def mux_dtr(self, asserted: bool) -> None:
+        """The host's DTR in its MSC for DLC 2 (the RTC bit): a drop acts as the line's does."""
+        self.io.log("event", f"dtr {'on' if asserted else 'off'} (mux MSC, DLC 2)")
+        if not asserted and self.power == "on":
+            self._dtr_dropped()
+
+    # ----- CMUX ------------------------------------------------------------------------------
+
+    def start_mux(self, n1: int) -> None:
+        """AT+CMUX's OK is out: from now on the UART carries 27.010 frames only."""
+        self.mux = MuxPorts(self, n1)
+        self.data_ch.line.clear()
+        self.io.log("event", f"mux mode (AT+CMUX, N1 {n1}): DLC 1 AT port, DLC 2 modem port")
+
+    def mux_ended(self) -> None:
+        """Mux closed down (CLD, DISC on DLC 0) or lost with power: one plain AT port again."""
+        mux, self.mux = self.mux, None
+        if mux is None:
+            return
+        mux.leave()
+        self.data_ch.line.clear()
+        self.io.log("event", "mux mode left: plain AT on the UART")
 
     def ring(self, kind: str = "sms") -> None:
         text = {"sms": '+CMTI: "ME",1', "call": "RING"}.get(kind, kind)
@@ -225,15 +270,15 @@ class Modem:
         """URCs go to the URC port (USB: the AT port), only between answers, never in data mode."""
         if self.power != "on":
             return
-        ch = self.urc_ch
-        if ch.mode == "data" or ch.busy:
-            ch.pending_urcs.append(text)
-            return
-        self.io.log("urc", text)
-        self.io.write(ch.frame(text), ch.name)
+        for ch in self.mux.urc_targets() if self.mux is not None else [self.urc_ch]:
+            if ch.mode == "data" or ch.busy:
+                ch.pending_urcs.append(text)
+                continue
+            self.io.log("urc", text)
+            self._send(ch.frame(text), ch.name)
 
     def _flush_urcs(self, ch: Channel) -> None:
-        if ch is not self.urc_ch:
+        if ch is not self.urc_ch and (self.mux is None or ch not in self.mux.urc_targets()):
             return
         urcs, ch.pending_urcs = ch.pending_urcs, []
         for text in urcs:
@@ -242,23 +287,37 @@ class Modem:
     # ----- input -----------------------------------------------------------------------------
 
     def receive(self, data: bytes, port: str = "modem") -> None:
-        ch = self.channels[port]
         if self.power != "on":
             self.io.log("ignored", repr(data)[2:-1])  # booting, hung or off: nothing read or echoed
+            return
+        if self.mux is not None and port == "modem":  # the UART in CMUX mode: frames only
+            self.mux.mux.feed(data)
+            return
+        self.receive_on(self.channels[port], data)
+
+    def receive_on(self, ch: Channel, data: bytes) -> None:
+        """What the host sent on one port (a pty, or a mux DLC)."""
+        if self.power != "on":
             return
         if ch.mode == "data":
             self._receive_data(ch, data)
             return
+        echo = bytearray()  # echoed in one write up to each line's end (one mux frame, not one a byte)
         for byte in data:
             if ch.mode == "data":  # a dial answered within this chunk
                 self._receive_data(ch, bytes([byte]))
                 continue
             if ch.echo and self.power == "on":
-                self.io.write(bytes([byte]), ch.name)
+                echo.append(byte)
             line = ch.edit(byte)
             if line is not None:
+                if echo:
+                    self._send(bytes(echo), ch.name)
+                    echo.clear()
                 ch.queue.append(line)
                 self._next_line(ch)
+        if echo and self.power == "on":
+            self._send(bytes(echo), ch.name)
 
     def _next_line(self, ch: Channel) -> None:
         if ch.busy or not ch.queue or self.power != "on":
@@ -285,7 +344,7 @@ class Modem:
                 return
             self.ch = ch
             out = b"".join(ch.frame(t) for t in reply.info)
-            self.io.write(out + ch.final(reply.final), ch.name)
+            self._send(out + ch.final(reply.final), ch.name)
             self.io.log("final", reply.final)
             ch.busy = False
             if reply.then:
@@ -310,7 +369,7 @@ class Modem:
     def _to_command_mode(self, ch: Channel, how: str) -> None:
         self.io.log("event", f"command mode ({how}), link kept")
         ch.mode = "command"
-        self.io.write(ch.final("OK"), ch.name)
+        self._send(ch.final("OK"), ch.name)
         self._flush_urcs(ch)
 
     # ----- the data call ---------------------------------------------------------------------
@@ -332,7 +391,7 @@ class Modem:
 
     def network_data(self, data: bytes) -> None:
         if self.session and self.call_ch.mode == "data" and self.power == "on":
-            self.io.write(data, self.call_ch.name)
+            self._send(data, self.call_ch.name)
             if self.lcp_end is not None and self.lcp_end.feed(data):
                 self.lcp_end = None  # once per session
                 session = self.sessions
@@ -355,7 +414,7 @@ class Modem:
         ch.mode = "command"
         ch.escape.release()  # plusses held back are dropped with the call
         if result:
-            self.io.write(ch.final(result), ch.name)
+            self._send(ch.final(result), ch.name)
         self._flush_urcs(ch)
         self._check_lines()
 
@@ -406,4 +465,5 @@ class Modem:
         return {"power": self.power, "mode": self.data_ch.mode, "session": self.session, "dtr": self.dtr,
                 "dcd": self.dcd, "ri": self.ri, "sim": self.sim, "stat": self.network.stat(),
                 "dials": self.dials, "echo": self.data_ch.echo, "ipr": self.ipr, "saved_ipr": self.saved["ipr"],
-                "contexts": {str(k): v for k, v in self.contexts.items()}, "qcfg": dict(self.network.qcfg)}
+                "contexts": {str(k): v for k, v in self.contexts.items()}, "qcfg": dict(self.network.qcfg),
+                "cmux": sorted(self.mux.mux.open) if self.mux is not None else None}

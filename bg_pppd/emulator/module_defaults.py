@@ -30,9 +30,10 @@ FORMS = {
     "psm/urc": "(0,1)",
     "urc/delay": "(0,1)",
     "apready": "(0,1),(0,1),(100-3000)",
+    "cmux/urcport": "(0-4)",
 }
 BG95 = ("nwscanmode", "servicedomain", "nwscanseq", "band", "bandrestore", "iotopmode", "celevel",
-        "ledmode", "psm/enter", "psm/urc", "urc/delay", "apready")
+        "ledmode", "psm/enter", "psm/urc", "urc/delay", "cmux/urcport", "apready")
 NO_GSM = tuple(s for s in BG95 if s != "nwscanmode")  # Cat-M1/NB-IoT only: no scan mode to choose
 BG96 = ("nwscanmode", "nwscanseq", "servicedomain", "roamservice", "band", "celevel", "iotopmode",
         "ledmode", "psm/urc", "urc/delay", "apready")
@@ -95,3 +96,9 @@ def sysmode(sc: Scenario, rat: str) -> str:
 
 def nwinfo(sc: Scenario, rat: str) -> str:
     return (NWINFO_BG96 if sc.model.upper().startswith("BG96") else NWINFO)[rat]
+
+
+def cmux(sc: Scenario) -> bool:
+    """``AT+CMUX`` accepted: every model emulated here has it (BG95, BG77, BG600L: the family's
+    manuals; BG96: used in CMUX mode by esp-modem users, esp-protocols issues 33, 103, 767)."""
+    return True if sc.cmux is None else bool(sc.cmux)

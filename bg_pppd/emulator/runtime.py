@@ -2,7 +2,9 @@
 
 All I/O for the model in modem.py lives here. The slave side is put in raw
 mode and kept open by us, so the host can open and close it like a serial
-port without the pty hanging up; a USB-style reboot closes it for real.
+port without the pty hanging up; a USB-style reboot closes it for real. The
+host's last close takes its line discipline back to N_TTY, as a UART's final
+close does (last_close.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bg_pppd.emulator import pdp_deact, uart_line
+from bg_pppd.emulator import last_close, pdp_deact, uart_line
 from bg_pppd.emulator.loop import Loop, TimerHandle
 from bg_pppd.emulator.modem import Modem
 from bg_pppd.emulator.scenario import Scenario
@@ -41,8 +43,10 @@ class Pty:
     """One port of the module: a pty whose slave we keep open, optionally symlinked at ``link``."""
 
     def __init__(self, name: str, loop: Loop, link: Path | None, on_data: Callable[[bytes], None],
-                 uart_rate: Callable[[], int] | None = None):
+                 uart_rate: Callable[[], int] | None = None, event: Callable[[str], None] | None = None):
         self.name, self.loop, self.link, self.on_data = name, loop, link, on_data
+        self.event = event or (lambda _text: None)
+        self.closes: int | None = None  # inotify fd: a host closed the slave (last_close.py)
         # a UART's rate now (None: a USB port, which has none): at another rate than the host's
         # (read from the pty: on Linux the master sees the termios the host set on the slave)
         # each side reads the other's bytes mangled, as on a real line (uart_line)
@@ -66,19 +70,49 @@ class Pty:
         return uart_line.resample(data, module, host) if outgoing else uart_line.resample(data, host, module)
 
     def open(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
         os.set_blocking(self.master, False)
-        self.device = os.ttyname(self.slave)
+        self.device = os.ttyname(slave)
+        self.slave = last_close.hold(self.device)
+        os.close(slave)
         self.out.clear()
         if self.link:
             atomic.symlink(self.device, self.link)
         self.loop.set_writer(self.master, self._readable, None)
+        self.closes = last_close.watch(self.device)
+        if self.closes is not None:
+            self.loop.add_reader(self.closes, self._host_closed)
+
+    def _host_closed(self) -> None:
+        """A host closed the slave: its last close takes the line discipline back to N_TTY (a UART's)."""
+        if self.closes is not None:
+            last_close.drain(self.closes)  # first: an undrained watch would wake the loop forever
+        if self.device is None or self.slave < 0:
+            return
+        before = last_close.discipline(self.slave)
+        if before in (None, last_close.N_TTY):
+            return
+        self.slave, in_use = last_close.probe(self.master, self.slave, self.device)
+        if self.slave < 0:
+            self.event(f"{self.name} port: the slave could not be held open again")
+        if in_use or self.slave < 0:
+            return
+        try:
+            last_close.set_n_tty(self.slave)
+        except OSError as exc:
+            self.event(f"{self.name} port: line discipline {before} kept after the host's last close ({exc})")
+            return
+        self.event(f"{self.name} port: the host's last close, line discipline {before} -> N_TTY (as a UART's)")
 
     def close(self) -> None:
         if self.link:
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
+        if self.closes is not None:
+            self.loop.remove(self.closes)
+            os.close(self.closes)
+            self.closes = None
         if self.master >= 0:
             self.loop.remove(self.master)
             for fd in (self.master, self.slave):
@@ -133,10 +167,12 @@ class Emulator:
         self.modem = Modem(self.scenario, self)
         self._rate = self.modem.ipr
         self.ports = {"modem": Pty("modem", self.loop, self.link, self.modem.receive,
-                                   self._uart_rate if self.scenario.port == "uart" else None)}
+                                   self._uart_rate if self.scenario.port == "uart" else None,
+                                   functools.partial(self.log, "event"))}
         if self.scenario.at_port:
             self.ports["at"] = Pty("at", self.loop, Path(at_link) if at_link else None,
-                                   functools.partial(self.modem.receive, port="at"))
+                                   functools.partial(self.modem.receive, port="at"),
+                                   event=functools.partial(self.log, "event"))
         self.events: list[tuple[float, str, str]] = []
         self.sink = bytearray()
         self.blackhole = False  # the network silently stops forwarding (PPP stays "up")

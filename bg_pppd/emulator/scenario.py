@@ -99,6 +99,9 @@ class Scenario:
     csq_on_lte: bool = True           # false: +CSQ: 99,99 on LTE-M/NB-IoT while registered (+QCSQ has it)
     contexts: dict = field(default_factory=lambda: {1: ["IP", ""]})
     no_carrier_on_end: bool = True
+    # AT+CMUX accepted (27.010 basic option on the UART: DLC 1 AT port, DLC 2 modem port); false:
+    # ERROR, as on firmware without it; null = the model's (emulator/module_defaults.py: all have it)
+    cmux: bool | None = None
     powered_down_urc: bool = True
 
     def __post_init__(self) -> None:

@@ -243,6 +243,12 @@ class Preflight(SimSteps, RadioSteps, RegistrationSteps):
         from bg_pppd.modem import baud_probe
 
         m, total = self.p.modem, self.p.recovery.at_timeout
+        if m.multiplex == "cmux":  # a killed daemon may have left the module multiplexing: closed first
+            from bg_pppd.modem.multiplexer import close_leftover
+
+            self.close()  # close_leftover opens the raw UART itself (one AT when not multiplexing)
+            close_leftover(self.p, clock=self.clock, sleep=self.sleep, opener=self.opener)
+            self.step_port()
         assert self.at is not None and self.lines is not None
         began = self.clock()
         timings = Timings(first_sync=min(total, 1.0), final_sync=1.0, total=total, use_dtr=True,

@@ -16,16 +16,19 @@ from bg_pppd.util.errors import NotResponding
 log = logging.getLogger("bg_pppd")
 
 SCAN_CODES = {"catm1": "02", "nbiot": "03", "egprs": "01"}
+URC_PORT = "cmux/urcport"
 
 class RadioSteps:
     """Preflight's radio step (a mixin), also run again after ``AT+COPS=0``."""
 
     def desired_radio(self) -> dict[str, str]:
         techs = list(self.p.network.technologies)
-        if not techs:
-            return {}
-        lte = [t for t in techs if t != "egprs"]
         want: dict[str, str] = {}
+        if self.p.modem.multiplex == "cmux":
+            want[URC_PORT] = "1"  # the mux's URCs on its AT channel (DLC 1), none on PPP's
+        if not techs:
+            return want
+        lte = [t for t in techs if t != "egprs"]
         if lte:
             want["iotopmode"] = "2" if len(lte) == 2 else ("0" if lte == ["catm1"] else "1")
         want["nwscanseq"] = "".join(SCAN_CODES[t] for t in techs)
@@ -70,7 +73,8 @@ class RadioSteps:
             checked = True
             if current.startswith(value) if key == "nwscanseq" else current == value:
                 continue
-            if not self.cmd(f'AT+QCFG="{key}",{value},1').ok:
+            effect = "" if key == URC_PORT else ",1"  # <effect>: the scan settings' "at once"
+            if not self.cmd(f'AT+QCFG="{key}",{value}{effect}').ok:
                 raise NotResponding(f'the module refused AT+QCFG="{key}",{value}')
             done.append(f"{key} {current}->{value}")
         if self.p.network.bands:

@@ -77,6 +77,15 @@ class Modem:
                             "emulator's control socket PORT.control (emulator; tests and demos)")
     dtr: str = key(Choice("hangup", "command", "ignore"), "hangup", "AT&D2 / AT&D1 / AT&D0")
     dcd: str = key(Choice("carrier", "always"), "carrier", "AT&C1 / AT&C0")
+    multiplex: str = key(Choice("none", "cmux"), "none",
+                         "cmux: AT and PPP at once on the one UART (AT+CMUX and the kernel's n_gsm; "
+                         "DLC 1 = AT, DLC 2 = PPP)")
+    # 8..1500: what the kernel's n_gsm accepts as its MRU/MTU; 127 is what BG9x drivers use
+    cmux_frame_size: int = key(Number(8, 1500, integer=True), 127,
+                               "CMUX N1, the largest frame's information field, in bytes")
+    cmux_fallback: str = key(Choice("uart", "exit"), "uart",
+                             "no n_gsm in the kernel: run on the plain UART (one warning), or exit "
+                             "with the cannot-run-here status")
 
     @property
     def ppp_port(self) -> str:
@@ -344,6 +353,9 @@ class _Checker:
         if modem.save_baudrate and modem.data_port and modem.data_port != modem.port:
             self.problem(("modem", "save_baudrate"), "applies to the main UART only; this profile "
                          "has a separate data_port (USB), so leave save_baudrate false")
+        if modem.multiplex == "cmux" and modem.separate_at_port:
+            self.problem(("modem", "multiplex"), "cmux multiplexes the main UART; this profile has a "
+                         "separate data_port (USB), which needs none: leave multiplex none")
         if sim.pin and sim.pin_file:
             self.problem(("sim", "pin_file"), "give either pin or pin_file, not both")
         if auth.password and auth.password_file:

@@ -43,7 +43,7 @@ class Command:
         return "extended" if first[0] in "+$" else "dial" if first == "D" else "basic"
 
 
-TOPICS = ("basic", "sim", "radio", "data")  # the order they are listed in
+TOPICS = ("basic", "sim", "radio", "data", "mux")  # the order they are listed in
 COMMANDS: dict[str, Command] = {}    # by name, upper case, aliases included
 _ORDER: list[Command] = []
 
