@@ -38,11 +38,6 @@ FILES:${PN} += "${systemd_system_unitdir}/bg-pppd@.service \
                 ${sysconfdir}/bg-pppd"
 CONFFILES:${PN} = "${sysconfdir}/bg-pppd/example.yaml"
 
-# modem.multiplex: cmux needs the kernel's n_gsm line discipline (CONFIG_N_GSM=m or y);
-# bg-pppd runs `modprobe n_gsm` when it is not loaded. Recommended, not required: profiles
-# without cmux do not use it, and a kernel with it built in has no such package.
-RRECOMMENDS:${PN} = "kernel-module-n-gsm"
-
 # The Python standard library subpackages bg_pppd imports (tests/test_yocto.py checks
 # this list against the code's imports and the python3 manifest), then its libraries.
 RDEPENDS:${PN} = "\
@@ -62,3 +57,8 @@ RDEPENDS:${PN} = "\
     python3-shell \
     python3-terminal \
 "
+
+# modem.multiplex: cmux needs the kernel's n_gsm line discipline (CONFIG_N_GSM=m or y);
+# bg-pppd runs `modprobe n_gsm` when it is not loaded. Recommended, not required: profiles
+# without cmux do not use it, and a kernel with it built in has no such package.
+RRECOMMENDS:${PN} = "kernel-module-n-gsm"
