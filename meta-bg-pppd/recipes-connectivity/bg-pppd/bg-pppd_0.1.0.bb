@@ -44,6 +44,7 @@ RDEPENDS:${PN} = "\
     ppp \
     python3-core \
     python3-crypt \
+    python3-ctypes \
     python3-difflib \
     python3-fcntl \
     python3-io \
