@@ -105,6 +105,23 @@ def test_installed_emulate_answers_the_installed_check(tmp_path):
     assert report["operator"] == "Example"
 
 
+def test_installed_demo_goes_as_far_as_this_machine_allows(tmp_path):
+    """The package's `bg-pppd demo`, with Debian's Python and python3-sh 1.14, from /: its own
+    emulator child, the pre-flight's report, CONNECT, and its temporary directory gone after."""
+    (tmp_path / "module.yaml").write_text(QUICK_MODULE)
+    done = subprocess.run([BIN, "demo", "--scenario", str(tmp_path / "module.yaml")], capture_output=True, text=True,
+                          timeout=120, env={**CLEAN_ENV, "TMPDIR": str(tmp_path)}, cwd="/")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    out = [line.split(" s  ", 1)[-1].strip() for line in done.stdout.splitlines()]
+    assert out[0].startswith(f"virtual BG95 started on {tmp_path}/bg-pppd-demo."), out[0]
+    assert "registration: home" in out and "IMEI:         866425012345678" in out
+    if out[-1].startswith("stopping at CONNECT: "):  # not root, or no kernel PPP (this machine says which)
+        assert "CONNECT 150000000: the module is in data mode; pppd would speak PPP from here" in out, done.stdout
+    else:
+        assert out[-1] == "done: the link came up, carried a ping and went down cleanly", done.stdout
+    assert not list(tmp_path.glob("bg-pppd-demo.*")), "the demo's directory is removed"
+
+
 def test_uses_debian_python_and_libraries():
     with open(BIN) as f:
         assert f.readline().startswith("#!/usr/bin/python3")

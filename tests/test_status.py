@@ -24,7 +24,8 @@ from tests.conftest import ROOT, run_cli
 DOCUMENTED = ("profile", "state", "since", "pid", "pppd_pid", "interface", "local_ip", "remote_ip", "dns",
               "consecutive_failures", "resets", "next_reset_not_before", "last_error",
               "registration", "operator", "access_technology", "band", "signal", "radio_at",
-              "firmware", "apn", "interventions", "last_diagnostics")  # the last four: issue 17
+              "firmware", "apn", "interventions", "last_diagnostics",  # these four: issue 17
+              "bytes_today", "bytes_month", "data_usage", "lifetime", "last_error_class")  # issue 19
 
 
 def test_the_record_has_the_documented_keys_in_order():
@@ -101,7 +102,8 @@ def test_written_then_read_back(tmp_path):
 def test_a_file_of_any_shape_is_read_for_what_is_of_the_daemons_shape(data, expect):
     out = Status.from_json(data).to_json()
     base = {key: None for key in DOCUMENTED} | {"state": "preflight", "dns": [], "signal": {}, "interventions": [],
-                                                "last_diagnostics": {}}
+                                                "last_diagnostics": {}, "bytes_today": {}, "bytes_month": {},
+                                                "data_usage": {}, "lifetime": {}}
     assert out == base | expect
     json.dumps(out, allow_nan=False)
 

@@ -6,6 +6,7 @@ would post, and reads back what the supervisor did.
 
 from __future__ import annotations
 
+from bg_pppd.daemon.data_usage import Usage
 from bg_pppd.daemon.recovery import Ladder
 from bg_pppd.daemon.supervisor import Ev, Failure, State, Supervisor
 from bg_pppd.link.pppd import LinkInfo
@@ -34,9 +35,25 @@ class FakeSystem:
         self.apn_memory: dict[str, str] = {}       # what load_apn_memory finds "on disk"
         self.apn_saved: list[dict[str, str]] = []  # each save_apn_memory
         self.choose_apn = None                     # the chooser the last pre-flight was given
+        self.wall_start = 1_796_000_000.0          # calendar time at now == 0 (2026-11-30)
+        self.usage_on_disk = Usage()               # what load_usage finds "on disk"
+        self.usage_saved: list[Usage] = []         # each save_usage
 
     def clock(self):
         return self.now
+
+    def wall(self):
+        return self.wall_start + self.now
+
+    def load_usage(self):
+        return self.usage_on_disk
+
+    def save_usage(self, usage):
+        self.usage_saved.append(usage)
+        self.usage_on_disk = usage
+
+    def cap_hook(self, state, usage):
+        self.calls.append(f"hook cap {state}")
 
     def start_preflight(self, post, choose_apn=None):
         self.calls.append("preflight")

@@ -29,7 +29,7 @@ MANIFEST = {
     "termios": "io", "json": "json", "logging": "logging", "shlex": "shell", "tty": "terminal",
     "pty": "terminal", "queue": "threading", "random": "math", "datetime": "datetime",
     "ipaddress": "core", "textwrap": "core", "struct": "core", "importlib": "core", "string": "stringold",
-    "base64": "netclient", "ctypes": "ctypes",
+    "base64": "netclient", "ctypes": "ctypes", "io": "core",
 }
 THIRD_PARTY = {"serial": "python3-pyserial", "jinja2": "python3-jinja2", "yaml": "python3-pyyaml",
                "sh": "python3-sh"}

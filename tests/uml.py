@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bg_pppd.cli.demo_lab import GUEST_SETUP
+
 ROOT = Path(__file__).resolve().parent.parent
 UML = shutil.which("linux.uml")
 SHIM_SRC = Path(__file__).parent / "lab" / "umlfpu.c"
@@ -61,20 +63,7 @@ def shim(cache_dir: Path) -> str:
 
 INIT = """\
 #!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t tmpfs tmp /run
-mkdir -p /run/lock
-# the kernel mounted devtmpfs on /dev, which has no pts/ yet
-mkdir -p /dev/pts
-mount -t devpts -o ptmxmode=0666 devpts /dev/pts
-ln -sf /proc/self/fd /dev/fd
-K=/usr/lib/uml/modules/$(uname -r)/kernel
-for m in lib/crc-ccitt drivers/net/slip/slhc drivers/net/ppp/ppp_generic drivers/net/ppp/ppp_async; do
-    insmod $K/$m.ko
-done
-ip link set lo up
+""" + GUEST_SETUP + """\
 ip netns add client
 ip netns exec client ip link set lo up
 cd {root}

@@ -115,6 +115,12 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         return EXIT_PROFILE
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bg_pppd.cli import demo
+
+    return demo.run(args.scenario, args.lab)
+
+
 class UsageError(BgPppdError):
     exit_code = EXIT_PROFILE
 
@@ -215,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Unix socket for DTR/RI/faults (default PATH.control with --link)")
     p.add_argument("--list-commands", action="store_true",
                    help="print the AT commands the emulator answers, each with a line on what it does, and exit")
+    p = command("demo", _cmd_demo, "the virtual module and the real pre-flight, dial and (as root with "
+                "kernel PPP) link, shown live, in a temporary directory that goes on exit")
+    p.add_argument("--scenario", metavar="NAME|FILE", default="normal",
+                   help="normal (default), hang, drop, no-carrier, or a scenario file as emulate takes it")
+    p.add_argument("--lab", action="store_true",
+                   help="where this kernel has no PPP: the whole way inside User-Mode Linux (user-mode-linux, root)")
     return parser
 
 

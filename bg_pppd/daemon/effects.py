@@ -12,18 +12,21 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
+from bg_pppd.daemon import metrics_file, workers
 from bg_pppd.daemon import sd_notify as notify
-from bg_pppd.daemon import workers
 from bg_pppd.daemon.apn_memory import ApnMemory
+from bg_pppd.daemon.data_usage import Usage
 from bg_pppd.daemon.ladder_store import LadderStore, boottime
 from bg_pppd.daemon.mux_session import MuxSession
 from bg_pppd.daemon.recovery import Ladder
 from bg_pppd.daemon.run_dir import RunDir
 from bg_pppd.daemon.status import Status, write_status
 from bg_pppd.daemon.supervisor import Ev
+from bg_pppd.daemon.usage_store import UsageStore
 from bg_pppd.link import hooks
 from bg_pppd.link.dns import Dns
 from bg_pppd.link.pppd import IpUp, LinkInfo, PppdProcess
@@ -59,9 +62,14 @@ class RealSystem:
         self.mux = MuxSession(profile)
         ppp = profile.ppp
         self.dns = Dns(profile.name, ppp.dns if ppp.use_peer_dns else "none", ppp.dns_file, state_dir)
+        self.metrics_failing = ""  # why the metrics file could not be written (logged once)
 
     def clock(self) -> float:
         return boottime()
+
+    def wall(self) -> float:
+        """The calendar, for data usage per day and month (boottime() knows no dates)."""
+        return time.time()
 
     @property
     def link(self) -> Profile:
@@ -208,14 +216,53 @@ class RealSystem:
         except OSError as exc:
             log.error("%s: cannot save the APN that worked: %s", self.p.name, exc)
 
-    def status_changed(self, status: Status) -> None:
-        """status.json (with our pid), and systemd's STATUS= line."""
-        record = Status.of(status, pid=os.getpid())
+    def load_usage(self) -> Usage:
+        """The data usage and lifetime counters (STATE_DIR/NAME.usage.json), read once."""
+        usage, note = UsageStore(self.state_dir, self.p.name).load()
+        if note:
+            log.warning("%s: %s", self.p.name, _CONTROL.sub(" ", note))
+        return usage
+
+    def save_usage(self, usage: Usage) -> None:
+        """A small atomic write, like the ladder's: at each counter reading that saw bytes pass."""
         try:
-            write_status(self.run.status_path, record, boottime())
+            UsageStore(self.state_dir, self.p.name).save(usage)
+        except OSError as exc:
+            log.error("%s: cannot save the data usage: %s", self.p.name, exc)
+
+    def cap_hook(self, state: str, usage: Usage) -> Worker | None:
+        """on_cap (network.data_cap's warning, or the cap reached); its Worker (None: no hook)."""
+        return hooks.run(self.p.hooks.on_cap, self.p.name, "cap", None, self.p.hooks.timeout,
+                  extra={"BG_PPPD_CAP": state, "BG_PPPD_MONTH": usage.month,
+                         "BG_PPPD_MONTH_BYTES": str(usage.month_bytes),
+                         "BG_PPPD_DATA_CAP": str(self.p.network.data_cap)})
+
+    def status_changed(self, status: Status) -> None:
+        """status.json (with our pid), the metrics file, and systemd's STATUS= line."""
+        record = Status.of(status, pid=os.getpid())
+        now = boottime()
+        try:
+            write_status(self.run.status_path, record, now)
         except OSError as exc:
             log.error("%s: cannot write status: %s", self.p.name, exc)
+        if self.p.metrics.textfile:
+            self._write_metrics(record, now)
         notify.notify(status=_CONTROL.sub(" ", record.headline()[:200]))
+
+    def _write_metrics(self, record: Status, now: float) -> None:
+        """metrics.textfile; a failure is logged when it starts and when it ends, not at every write."""
+        path = self.p.metrics.textfile
+        try:
+            metrics_file.write(path, record, now)
+        except OSError as exc:
+            why = f"{exc.strerror or exc}"
+            if why != self.metrics_failing:
+                log.error("%s: cannot write the metrics file %s: %s", self.p.name, path, why)
+            self.metrics_failing = why
+            return
+        if self.metrics_failing:
+            log.info("%s: the metrics file %s is written again", self.p.name, path)
+            self.metrics_failing = ""
 
     def start_watch(self, post: Post, info: LinkInfo) -> Any:
         """While connected: DCD/RI on the PPP port, the radio on a separate AT port, the probe."""
@@ -232,6 +279,9 @@ class RealSystem:
 
         def on_urcs(urcs: list[str]) -> None:
             post(Ev.RING, urcs)
+
+        def on_counters(received: int, sent: int) -> None:
+            post(Ev.TRAFFIC, (received, sent))
         monitor: Any = None
         link = self.link  # with the mux: its AT channel is the AT port, its data channel the PPP port
         self.mux.release_hold()  # pppd holds the data channel now
@@ -261,7 +311,11 @@ class RealSystem:
             prober = self._watcher("the probe", lambda: Prober(
                 probe.target, info.interface, probe.interval, probe.failures, probe.timeout,
                 dead=dead, log=warn, budget=probe.budget, when_idle=probe.when_idle))
-        return Jobs(lines, monitor, prober)
+        from bg_pppd.link.traffic import TrafficMeter
+
+        meter = self._watcher("the byte counters' reading", lambda: TrafficMeter(
+            info.interface, self.p.metrics.interval, on_counters))
+        return Jobs(lines, monitor, prober, meter)
 
     def _watcher(self, what: str, start: Callable[[], Any]) -> Any:
         """A watcher that cannot start is logged; the link goes on without it (the others run)."""

@@ -15,6 +15,7 @@ from bg_pppd.daemon.ladder_store import LadderStore, boottime, prepare_state_dir
 from bg_pppd.daemon.run_dir import AlreadyRunning, RunDir
 from bg_pppd.daemon.status import FIELDS, Status, read_status, write_status
 from bg_pppd.profile.model import Profile
+from bg_pppd.util import journal
 from bg_pppd.util.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_UNKNOWN, printable
 from bg_pppd.util.worker import Worker
 
@@ -25,7 +26,8 @@ def setup_logging() -> None:
     """One line per event; journald adds its own timestamps, a terminal gets ours."""
     under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
     fmt = "%(message)s" if under_systemd else "%(asctime)s.%(msecs)03d %(message)s"
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=fmt, datefmt="%H:%M:%S")
+    # stderr the journal: records with their fields (MESSAGE_ID, BG_PPPD_EVENT...) to journald
+    logging.basicConfig(level=logging.INFO, handlers=[journal.handler("bg-pppd", fmt, "%H:%M:%S")])
     logging.getLogger("sh").setLevel(logging.WARNING)  # sh logs every process start at INFO
 
 

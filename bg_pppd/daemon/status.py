@@ -69,6 +69,11 @@ class Status(Mapping):
     apn: str | None = field(default=None, metadata=_kind("text"))
     interventions: list = field(default_factory=list, metadata=_kind("records"))
     last_diagnostics: dict = field(default_factory=dict, metadata=_kind("mapping"))
+    bytes_today: dict = field(default_factory=dict, metadata=_kind("mapping"))  # received, sent
+    bytes_month: dict = field(default_factory=dict, metadata=_kind("mapping"))  # this calendar month's
+    data_usage: dict = field(default_factory=dict, metadata=_kind("mapping"))   # daemon/data_usage.py
+    lifetime: dict = field(default_factory=dict, metadata=_kind("mapping"))    # counters, kept across runs
+    last_error_class: str | None = field(default=None, metadata=_kind("text"))  # supervisor.error_class
 
     # ----- read by key -----------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ from enum import Enum
 from typing import Any, Callable, Protocol
 
 from bg_pppd.daemon.apn_order import ApnState, dial_failure_blames_apn, preflight_failure_blames_apn
+from bg_pppd.daemon.data_usage import Cap, Meter, Usage, day_of, lifetime_view, month_start_after, status_view
 from bg_pppd.daemon.event_queue import EventQueue
+from bg_pppd.daemon.journal_fields import fields as journal_fields
 from bg_pppd.daemon.recovery import Decision, Ladder, Policy
 from bg_pppd.daemon.status import Status
 from bg_pppd.link.pppd import LinkInfo, describe_exit, permanent
@@ -55,6 +57,7 @@ class Ev(Enum):
     LINK_DEAD = "link dead"
     RING = "ring"
     RADIO = "radio"
+    TRAFFIC = "traffic"  # a reading of the interface's byte counters (received, sent)
     TIMER = "timer"
     STOP = "stop"
     CLEANED = "cleaned up"  # the clean-up after pppd is done
@@ -69,6 +72,18 @@ class Failure:
     permanent: bool = False
     not_responding: bool = False
     report: Any = None  # the pre-flight's Report, as far as it got (interventions, diagnostics)
+    kind: str = ""      # the error class (status, metrics); "" = the exit status's (ERROR_CLASSES)
+
+
+# last_error_class in status and the metrics: what kind of failure the last error was, by exit
+# status where the failure has one of its own, else named where it is set
+ERROR_CLASSES = {errors.EXIT_NO_RESPONSE: "no_response", errors.EXIT_SIM: "sim", errors.EXIT_DENIED: "denied",
+                 errors.EXIT_NOT_REGISTERED: "not_registered", errors.EXIT_PPPD_UNUSABLE: "pppd_unusable",
+                 errors.EXIT_PROFILE: "profile"}
+
+
+def error_class(failure: Failure) -> str:
+    return failure.kind or ERROR_CLASSES.get(failure.exit_code, "preflight")
 
 
 def failure_of(exc: BaseException, what: str = "pre-flight") -> Failure:
@@ -96,6 +111,7 @@ class System(Protocol):
     """All I/O the supervisor does; the real one is in system.py, tests pass a recorder."""
 
     def clock(self) -> float: ...
+    def wall(self) -> float: ...
     def start_preflight(self, post: Callable[[Ev, Any], None],
                         choose_apn: Callable[[str | None], str] | None = None) -> Job: ...
     def start_pppd(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> None: ...
@@ -106,6 +122,9 @@ class System(Protocol):
     def save_ladder(self, ladder: Ladder) -> None: ...
     def load_apn_memory(self) -> dict[str, str]: ...
     def save_apn_memory(self, memory: dict[str, str]) -> None: ...
+    def load_usage(self) -> Usage: ...
+    def save_usage(self, usage: Usage) -> None: ...
+    def cap_hook(self, state: str, usage: Usage) -> None: ...
     def status_changed(self, status: dict[str, Any]) -> None: ...
     def link_up(self, info: LinkInfo) -> None: ...
     def link_down(self, info: LinkInfo) -> None: ...
@@ -141,9 +160,10 @@ TABLE: dict[tuple[State, Ev], Row] = {
     (_S.CONNECTED, _E.LINK_DEAD): _row("_link_dead"),
     (_S.CONNECTED, _E.RING): _row("_ring"),
     (_S.CONNECTED, _E.RADIO): _row("_radio"),
+    (_S.CONNECTED, _E.TRAFFIC): _row("_traffic"),
     (_S.RESTORING, _E.CLEANED): _row("_restored", *_FAILED),
-    (_S.WAITING, _E.TIMER): _row("_next_attempt", _S.PREFLIGHT),
-    (_S.RESETTING, _E.RESET_DONE): _row("_reset_done", _S.PREFLIGHT),
+    (_S.WAITING, _E.TIMER): _row("_next_attempt", _S.PREFLIGHT, _S.WAITING),  # WAITING: the data cap
+    (_S.RESETTING, _E.RESET_DONE): _row("_reset_done", _S.PREFLIGHT, _S.WAITING),
     (_S.STOPPING, _E.PPPD_EXIT): _row("_stopping_pppd_gone", _S.STOPPED),
     (_S.STOPPING, _E.PREFLIGHT_OK): _row("_stopping_job_done", _S.STOPPED),
     (_S.STOPPING, _E.PREFLIGHT_FAILED): _row("_stopping_job_done", _S.STOPPED),
@@ -159,6 +179,7 @@ TERMINATE_WAIT = 15.0  # pppd's LCP Terminate-Request handshake, then the discon
 KILL_WAIT = 5.0        # after SIGKILL, for pppd's exit to arrive; then the stop goes on without it
 UP_WAIT = 2.0          # the link-down waits this long for the link-up actions (a DNS tool) to end
 CLEANUP_WAIT = 10.0    # at exit, for the clean-up after pppd (the port back in command mode)
+CAP_RECHECK = 3600.0   # capped: the month's end is looked at again this often (a clock set late)
 
 
 def one_line(text: str) -> str:
@@ -184,6 +205,7 @@ class Supervisor:
         self._then: Callable[[], None] | None = None  # what RESTORING does once the clean-up is done
         self._allowed: frozenset[State] | None = None  # the targets of the row being dispatched
         self.job_kind = ""                     # "pre-flight" or "reset": what the job is
+        self.event = "start"                   # the event being handled (BG_PPPD_EVENT in the journal)
         self.killed = False                    # SIGKILL sent while stopping
         self.crashed = False                   # a handler raised: the daemon is stopping with exit 1
         self._failing: set[str] = set()        # system calls that failed already (traceback logged once)
@@ -196,6 +218,7 @@ class Supervisor:
         self.skip_at = False
         self.exit_code = EXIT_OK
         self.last_error = self.ladder.last_error
+        self.error_class = "earlier_run" if self.last_error else ""  # last_error's class
         self.radio: dict[str, Any] = {}        # registration, operator, technology, band, signal
         self.radio_at: float | None = None
         self.firmware: str | None = None       # AT+QGMR, from the last pre-flight that read it
@@ -205,6 +228,14 @@ class Supervisor:
         # which APN an attempt sets: the profile's list, what worked per ICCID (daemon/apn_order.py)
         self.apns = ApnState(profile.network.apn, self._call("load the APN memory", self.sys.load_apn_memory) or {})
         self.dialed: tuple[str | None, str | None] = (None, None)  # (ICCID, APN) of the attempt dialling
+        # data usage and lifetime counters (daemon/data_usage.py), kept in the state dir
+        net = profile.network
+        self.cap = Cap(net.data_cap, net.data_cap_warning / 100, net.data_cap_action == "stop")
+        self.usage: Usage = self._call("load the data usage", self.sys.load_usage) or Usage()
+        self.meter: Meter | None = None        # the current (or last) connection's counters
+        self.metering = False                  # the meter counts a link that is up
+        self.metered_at = 0.0                  # clock() of its last reading
+        self.capped = False                    # the cap ended this link: no dialling this month
 
     TABLE = TABLE
     ON_EXIT = ON_EXIT
@@ -231,8 +262,13 @@ class Supervisor:
             getattr(self, self.ON_EXIT[old])()
         self.state, self.since = new, self.sys.clock()
         self.timer_at = None if timer is None else self.since + timer
-        log.log(level, "%s: switch from %s to %s: %s", self.p.name, old.value, new.value, one_line(why))
+        log.log(level, "%s: switch from %s to %s: %s", self.p.name, old.value, new.value, one_line(why),
+                extra=journal_fields(self.p.name, self.event, new.value))
         self._status()
+
+    def _event_line(self, level: int, kind: str, message: str, *args: Any) -> None:
+        """A line for an event that changes no state (ring, radio, cap...), with its journal fields."""
+        log.log(level, message, *args, extra=journal_fields(self.p.name, kind, self.state.value, kind))
 
     def _status(self) -> None:
         self._call("publish the status", lambda: self.sys.status_changed(self.status()))
@@ -259,7 +295,7 @@ class Supervisor:
         if row is None:
             log.debug("%s: %s ignored in %s", self.p.name, ev.value, self.state.value)
             return
-        self._allowed = row.targets
+        self._allowed, self.event = row.targets, ev.value
         try:
             getattr(self, row.handler)(data)
         finally:
@@ -324,6 +360,7 @@ class Supervisor:
     def _crash(self, exc: Exception) -> None:
         self.exit_code = EXIT_FAILURE
         self.last_error = one_line(f"internal error: {type(exc).__name__}: {exc}")
+        self.error_class = "internal"
         if not self.crashed:
             self.crashed = True
             log.exception("%s: internal error in state %s; stopping", self.p.name, self.state.value)
@@ -365,9 +402,11 @@ class Supervisor:
             remote_ip=self.info.remote_ip or None, dns=list(self.info.dns),
             consecutive_failures=self.ladder.failures, resets=self.ladder.resets,
             next_reset_not_before=nxt, last_error=self.last_error or None,
+            last_error_class=(self.error_class or "other") if self.last_error else None,
             **{k: self.radio.get(k) for k in RADIO_KEYS}, radio_at=self.radio_at,
             firmware=self.firmware, apn=self.apn, interventions=list(self.interventions),
             last_diagnostics=dict(self.diagnostics),
+            **status_view(self.usage, self.cap, self.meter), lifetime=lifetime_view(self.usage),
         )
 
     def _learnt(self, report: Any) -> None:
@@ -384,6 +423,11 @@ class Supervisor:
     # ----- handlers --------------------------------------------------------------------------
 
     def _begin_preflight(self, why: str, level: int = logging.INFO) -> None:
+        self.usage = self.usage.at(self.sys.wall())  # a new month ends a cap's wait
+        if self.cap.stops(self.usage):
+            self._wait_for_month()
+            return
+        self.capped = False
         self.info = LinkInfo()
         self.attempt += 1  # from here on, what the last attempt's workers post is stale
         self.switch(State.PREFLIGHT, why, level=level)
@@ -401,7 +445,7 @@ class Supervisor:
         except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
             reason = f"cannot start pppd: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
             log.error("%s: %s", self.p.name, reason)
-            self._attempt_failed(Failure(reason))
+            self._attempt_failed(Failure(reason, kind="dial"))
             return
         self.pppd_running = True
         self.killed = False
@@ -412,7 +456,8 @@ class Supervisor:
     def _attempt_failed(self, failure: Failure) -> None:
         self.job = None
         self._learnt(failure.report)
-        self.last_error = failure.message
+        self.last_error, self.error_class = failure.message, error_class(failure)
+        self._counted(failed_attempts=1)
         if failure.permanent:
             self._finish(failure.exit_code, f"cannot continue: {failure.message}")
             return
@@ -427,14 +472,14 @@ class Supervisor:
         message = describe_exit(code, self.info)
         fix = permanent(code, self.info)  # a missing PPP port is a failed attempt, not an option error
         if fix:
-            self.last_error = message
+            self.last_error, self.error_class = message, "profile" if code == 2 else "pppd_unusable"
             self._start_cleanup()  # an end, not a wait: the clean-up gets its bounded join at exit
             exit_status = errors.EXIT_PROFILE if code == 2 else errors.EXIT_PPPD_UNUSABLE  # pppd 2: options
             self._finish(exit_status, f"cannot continue: {message}; {fix}")
             return
         if dial_failure_blames_apn(code) and self.dialed[1] is not None:
             self._apn_failed(self.dialed[0], self.dialed[1], message)
-        self._restore(f"pppd exited: {message}", lambda: self._attempt_failed(Failure(message)))
+        self._restore(f"pppd exited: {message}", lambda: self._attempt_failed(Failure(message, kind="dial")))
 
     def choose_apn(self, iccid: str | None) -> str:
         """The pre-flight's question (on its worker): the APN to set on this SIM. One read of
@@ -507,6 +552,8 @@ class Supervisor:
         self.up_since = self.sys.clock()
         self.dead_reason = ""
         self.link_is_up = True
+        self.meter, self.metering, self.metered_at = Meter(), True, self.up_since
+        self._counted(connections=1)
         self.up_job = self._call("start the link-up actions", lambda: self.sys.start_worker(
             "link-up", lambda: self._call("run the link-up actions (DNS, on_up)", lambda: self.sys.link_up(info)),
             None))
@@ -516,10 +563,10 @@ class Supervisor:
 
     def _stable(self, _data: Any) -> None:
         if self.ladder.failures or self.ladder.resets:
-            log.info("%s: link stable for %g s: failure count and reset ladder cleared", self.p.name,
-                     self.p.recovery.stable_after)
+            self._event_line(logging.INFO, "stable", "%s: link stable for %g s: failure count and reset "
+                             "ladder cleared", self.p.name, self.p.recovery.stable_after)
         self.policy.link_stable(self.ladder)
-        self.last_error = ""
+        self.last_error = self.error_class = ""
         self._save()
         self._status()
 
@@ -532,15 +579,16 @@ class Supervisor:
         A hangup, not SIGTERM: LCP Terminate-Requests over a dead line only wait for
         timeouts before the redial can start.
         """
-        log.warning("%s: %s; hanging up pppd", self.p.name, reason)
+        self._event_line(logging.WARNING, "link dead", "%s: %s; hanging up pppd", self.p.name, reason)
         self.dead_reason = reason
         self.sys.hangup_pppd()
 
     def _ring(self, urcs: list[str] | None) -> None:
         if urcs:
-            log.info("%s: the module reports %s", self.p.name, "; ".join(urcs))
+            self._event_line(logging.INFO, "ring", "%s: the module reports %s", self.p.name, "; ".join(urcs))
         else:
-            log.info("%s: RI pulse: the module has an SMS or a call to report", self.p.name)
+            self._event_line(logging.INFO, "ring", "%s: RI pulse: the module has an SMS or a call to report",
+                             self.p.name)
         self._call("run on_ring", lambda: self.sys.ring_hook(self.info, list(urcs or [])))
 
     def _set_radio(self, radio: dict[str, Any]) -> None:
@@ -554,8 +602,83 @@ class Supervisor:
         changed = any(radio.get(k) != self.radio.get(k) for k in watched if k in radio)
         self._set_radio(radio)
         if changed:
-            log.info("%s: radio: %s", self.p.name, summary(self.radio))
+            self._event_line(logging.INFO, "radio", "%s: radio: %s", self.p.name, summary(self.radio))
         self._status()
+
+    # ----- data usage ------------------------------------------------------------------------
+
+    def _counted(self, **more: float) -> None:
+        """A lifetime counter goes up (connections, failures, drops, resets): saved at once."""
+        self.usage = self.usage.count(**more)
+        self._save_usage()
+
+    def _save_usage(self) -> None:
+        usage = self.usage
+        self._call("save the data usage", lambda: self.sys.save_usage(usage))
+
+    def _traffic(self, counters: tuple[int, int]) -> None:
+        """A reading of the interface's counters: counted, saved when bytes passed, the cap looked at."""
+        if self.meter is None or not self.metering:
+            return
+        moved = self._metered(*counters)
+        if moved:
+            self._save_usage()
+        self._status()
+
+    def _metered(self, received: int, sent: int) -> bool:
+        """Count what passed since the last reading (on today's date) and the time connected."""
+        assert self.meter is not None
+        d_rx, d_tx = self.meter.delta(received, sent)
+        now = self.sys.clock()
+        self.usage = self.usage.add(d_rx, d_tx, self.sys.wall()).count(
+            connected_seconds=max(0.0, now - self.metered_at))
+        self.metered_at = now
+        self._check_cap()
+        return bool(d_rx or d_tx)
+
+    def _metered_end(self) -> None:
+        """pppd has ended a link that was up: its last line has the link's final byte counts."""
+        if self.meter is None or not self.metering:
+            return
+        rx, tx = self.info.received_bytes, self.info.sent_bytes
+        self._metered(self.meter.received if rx is None else max(rx, self.meter.received),
+                      self.meter.sent if tx is None else max(tx, self.meter.sent))
+        self.metering = False
+        self._save_usage()
+        log.info("%s: the link carried %d bytes in, %d out in %.0f s; this month %d bytes", self.p.name,
+                 self.meter.received, self.meter.sent, self.sys.clock() - (self.up_since or 0.0),
+                 self.usage.month_bytes)
+
+    def _check_cap(self) -> None:
+        """network.data_cap: the warning and the cap are each told once a month (log, on_cap); at the
+        cap with data_cap_action stop, pppd is ended (SIGTERM: LCP Terminate) and no dial follows."""
+        news, self.usage = self.cap.news(self.usage)
+        used = f"{self.usage.month_bytes} of {self.cap.limit} bytes in {self.usage.month}"
+        if news == "warning":
+            self._event_line(logging.WARNING, "cap", "%s: data cap: %s used (warning at %g %%)", self.p.name,
+                             used, self.p.network.data_cap_warning)
+        elif news == "reached":
+            self._event_line(logging.WARNING, "cap", "%s: data cap reached: %s%s", self.p.name, used,
+                             "; hanging up, no dialling until the month ends" if self.cap.stop else "")
+        if news:
+            usage = self.usage
+            self._call("run on_cap", lambda: self.sys.cap_hook(news, usage))
+            self._save_usage()
+        if self.cap.stops(self.usage) and self.state is State.CONNECTED and self.pppd_running \
+                and not self.capped:
+            self.capped = True
+            self.sys.stop_pppd(kill=False)
+
+    def _wait_for_month(self) -> None:
+        """The cap is reached and the profile says stop: wait for the next month (looked at again
+        hourly: a board's clock may be set late), not counted as a failure."""
+        wall = self.sys.wall()
+        start = month_start_after(wall)
+        self.capped, self.error_class = True, "data_cap"
+        self.last_error = f"data cap reached ({self.usage.month_bytes} of {self.cap.limit} bytes in " \
+                          f"{self.usage.month})"
+        self.switch(State.WAITING, f"{self.last_error}; no dialling until {day_of(start)}",
+                    timer=min(CAP_RECHECK, max(1.0, start - wall)))
 
     def _left_connected(self) -> None:
         """CONNECTED's on-exit action, whichever way the link ends: stop watching it."""
@@ -572,8 +695,13 @@ class Supervisor:
 
     def _link_down(self, code: int) -> None:
         self.pppd_running = False
+        self._metered_end()
+        if self.capped:
+            self._restore("link down: the data cap is reached", self._wait_for_month)
+            return
         message = self.dead_reason or describe_exit(code, self.info)
-        self.last_error = message
+        self.last_error, self.error_class = message, "link_dead" if self.dead_reason else "link_down"
+        self._counted(link_drops=1)
         decision = self.policy.link_down(self.ladder, self.sys.clock(), self.up_since or 0.0, message)
         self._restore(f"link down: {message}", lambda: self._decide(decision, message))
 
@@ -582,6 +710,7 @@ class Supervisor:
         now = self.sys.clock()
         if decision.action == "reset":  # counted and saved before it runs: a stop, crash or kill
             self.policy.reset_started(self.ladder, now)  # during it still paces the next run's
+            self._counted(resets=1)
         self._save()
         why = f"{decision.reason} ({cause})" if cause else decision.reason
         if decision.action == "reset":
@@ -603,6 +732,7 @@ class Supervisor:
         decision = self.policy.reset_done(self.ladder, self.sys.clock(), confirmed=not failed)
         if failed:
             self.last_error = one_line(f"{decision.reason}: {result.message}")
+            self.error_class = "reset_failed"
         self._save()
         if failed:
             self._begin_preflight(f"{decision.reason} ({one_line(result.message)}); the next reset waits its "
@@ -625,6 +755,7 @@ class Supervisor:
 
     def _stopping_pppd_gone(self, _code: int) -> None:
         self.pppd_running = False
+        self._metered_end()
         self._start_cleanup()  # joined, bounded, when the loop has ended
         self._maybe_stopped()
 
@@ -654,7 +785,7 @@ class Supervisor:
             self.job = None
         message = "stopped without waiting longer for " + " and for ".join(pending)
         log.error("%s: %s", self.p.name, message)
-        self.last_error = message
+        self.last_error, self.error_class = message, "stop_stuck"
         self._finish(self.exit_code, message)
 
     def _stuck_in(self) -> str:
@@ -670,6 +801,7 @@ class Supervisor:
         if self.pppd_running:
             self.sys.stop_pppd(kill=True)
             self.pppd_running = False
+        self._metered_end()
         self._went_down()
         self._save()
         self.switch(State.STOPPED, why)

@@ -22,7 +22,7 @@ def call(path: str, op: str, timeout: float = 5.0, **args: Any) -> dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
-        print("usage: python3 -m bg_pppd.emulator.control SOCKET status|reset|reboot|power_on|drop|"
+        print("usage: python3 -m bg_pppd.emulator.control SOCKET status|reset|reboot|hang|power_on|drop|"
               "pdp_deact [CID]|ring [KIND]|dtr 0|1|blackhole [0|1]", file=sys.stderr)
         return 2
     path, op, rest = argv[0], argv[1], argv[2:]

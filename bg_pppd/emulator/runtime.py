@@ -441,6 +441,12 @@ class Emulator:
             self.log("control", f"client dropped: {len(buf)} bytes without a newline")
             self._drop_client(fd)
 
+    def _hang(self) -> None:
+        """Control op ``hang``: the firmware locks up now (as ``hang_after`` does), silent until a reset."""
+        if self.modem.power == "on":
+            self.modem.power = "hung"
+            self.log("event", "hung: no more answers")
+
     def _drop_client(self, fd: int) -> None:
         conn, _ = self._clients.pop(fd)
         self.loop.remove(fd)
@@ -461,6 +467,7 @@ class Emulator:
                 "ring": lambda: self.modem.ring(str(req.get("kind", "sms"))),
                 "reset": lambda: self.modem.reboot("hardware reset"),
                 "reboot": lambda: self.modem.reboot("by itself"),
+                "hang": self._hang,
                 "power_on": self.modem.power_on,
                 "drop": lambda: pdp_deact.drop(self),
                 "blackhole": lambda: setattr(self, "blackhole", bool(req.get("value", True))),

@@ -51,6 +51,10 @@ class LinkInfo:
     unknown_host: str = ""  # the word of pppd's "unknown host: ..." (a word holding ':')
     untrusted: str = ""     # the first fact-like line seen before pppd named its interface
     unsure: str = ""        # an unnamed "Using interface" line, judged by the next fact-like line
+    # pppd's count of the link's bytes when it ended ("Sent N bytes, received M bytes."): its first
+    # such line once it named its interface (a later one could be the disconnect script's echo)
+    sent_bytes: int | None = None
+    received_bytes: int | None = None
 
     @property
     def up(self) -> bool:
@@ -81,6 +85,7 @@ _REASON = re.compile(r"\S*pppd: |Connect script failed|Modem hangup|No response 
                      r"|\S+ authentication failed|Couldn't |Can't get terminal parameters|Failed to open"
                      r"|Terminating on signal|LCP: timeout sending Config-Requests"
                      r"|IPCP: timeout sending Config-Requests|Device \S+ is locked by pid")
+_STATS = re.compile(r"Sent (\d{1,20}) bytes, received (\d{1,20}) bytes\.")
 _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 
 
@@ -118,7 +123,10 @@ def parse_line(info: LinkInfo, line: str, named: Callable[[], bool] | None = Non
             else:
                 _unnamed(info, line, attr)
             break
-    if m := _BAD_OPTION.fullmatch(line):
+    if (m := _STATS.fullmatch(line)) and info.sent_bytes is None and info.interface and \
+            (named is None or named()):
+        info.sent_bytes, info.received_bytes = int(m.group(1)), int(m.group(2))
+    elif m := _BAD_OPTION.fullmatch(line):
         info.bad_option = m.group(1)
     elif m := _UNKNOWN_HOST.fullmatch(line):
         info.unknown_host = m.group(1)

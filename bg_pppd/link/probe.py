@@ -16,9 +16,9 @@ import errno
 import math
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 from bg_pppd.link.pppd import valid_interface
+from bg_pppd.link.traffic import interface_counters
 from bg_pppd.profile.probe_target import parse_target
 from bg_pppd.util import commands
 from bg_pppd.util.programs import find
@@ -43,12 +43,8 @@ def spacing(interval: float, budget: int, cost: int) -> float:
 
 def received_bytes(interface: str) -> int | None:
     """What the interface has received so far (None when unknown)."""
-    if not valid_interface(interface):
-        return None
-    try:
-        return int(Path(f"/sys/class/net/{interface}/statistics/rx_bytes").read_text())
-    except (OSError, ValueError):
-        return None
+    counters = interface_counters(interface)
+    return None if counters is None else counters[0]
 
 
 def probe_once(target: str, interface: str, timeout: float) -> tuple[bool, str]:

@@ -123,6 +123,13 @@ class Network:
         ListOf(Choice("catm1", "nbiot", "egprs"), max_len=3, unique=True), (),
         "allowed radio access in scan order; empty = leave the module's setting")
     dial_number: str = key(Text(r"\*99(\*\*\*[0-9]{1,2})?#", "use *99# or *99***<cid>#"), "*99#")
+    data_cap: int = key(Number(0, 2**50, integer=True), 0,
+                        "bytes a calendar month (both directions, the probe's too); 0 = no cap")
+    data_cap_warning: float = key(Number(1, 100), 80,
+                                  "percent of data_cap at which to warn (logged once, hooks.on_cap)")
+    data_cap_action: str = key(Choice("warn", "stop"), "warn",
+                               "at the cap: warn (logged once, hooks.on_cap), or stop too (hang up, "
+                               "no dialling until the month ends)")
 
     @property
     def reselect_wait(self) -> float:
@@ -189,6 +196,7 @@ class Hooks:
     on_down: tuple[str, ...] = key(CommandLine(), ())
     on_reset: tuple[str, ...] = key(CommandLine(), ())
     on_ring: tuple[str, ...] = key(CommandLine(), ())
+    on_cap: tuple[str, ...] = key(CommandLine(), (), "network.data_cap's warning, and the cap reached")
     timeout: float = key(Number(0.1, 3600), 30)
 
 
@@ -214,9 +222,17 @@ class Monitor:
                                           "pending URCs for on_ring")
 
 
+@dataclass(frozen=True)
+class Metrics:
+    textfile: str = key(FilePath(), "", "the link's metrics for node_exporter's textfile collector "
+                                        "(a .prom file, written atomically); empty = none")
+    interval: float = key(Number(1, 86400), 60, "seconds between readings of the link's byte counters "
+                                                "while connected (data usage, status, the metrics file)")
+
+
 SECTIONS: dict[str, type] = {
     "modem": Modem, "sim": Sim, "network": Network, "auth": Auth, "ppp": Ppp,
-    "recovery": Recovery, "hooks": Hooks, "probe": Probe, "monitor": Monitor,
+    "recovery": Recovery, "hooks": Hooks, "probe": Probe, "monitor": Monitor, "metrics": Metrics,
 }
 
 
@@ -233,6 +249,7 @@ class Profile:
     hooks: Hooks
     probe: Probe
     monitor: Monitor
+    metrics: Metrics = Metrics()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -403,6 +420,10 @@ class _Checker:
             self.problem(("ppp", "lcp_echo_failure"), "a +++/ATO round holds the link about 3 s; "
                          "with monitor escape or read_urcs, LCP echo must allow 10 s or more "
                          "(lcp_echo_interval x lcp_echo_failure)")
+        textfile = s["metrics"].textfile
+        if textfile and (not textfile.endswith(".prom") or textfile.endswith("/.prom")):
+            self.problem(("metrics", "textfile"), "must name a .prom file: node_exporter's textfile "
+                         "collector reads only those")
         if ppp.replace_default_route and not ppp.default_route:
             self.problem(("ppp", "replace_default_route"), "needs default_route: true")
         seen: set[str] = set()
@@ -439,7 +460,7 @@ class _Checker:
         names (a script given to an interpreter, -f/x.awk, --config=x, a relative path), that
         another user can change, or put in place, is a root shell for them. Refused."""
         commands = {("hooks", name): getattr(s["hooks"], name) for name in ("on_up", "on_down", "on_reset",
-                                                                              "on_ring")}
+                                                                              "on_ring", "on_cap")}
         commands[("recovery", "reset_command")] = s["recovery"].reset_command
         for where, words in commands.items():
             for index, word in enumerate(words):

@@ -7,5 +7,5 @@ drives the lab with the helpers of tests/uml_guest.py and keeps what the host as
 ``record(...)``; the host reads it from WORK/results.json after power-off.
 
 One module per test file: up, faults, connected, review, daemon, apn, network_ends, cold_start,
-intervention, cmux, cmux_daemon.
+intervention, cmux, cmux_daemon, multiplexer, fleet (and demo).
 """
