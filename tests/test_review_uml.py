@@ -206,6 +206,7 @@ def test_D06_D08_a_module_naming_another_profiles_live_link_and_a_planted_dns_ba
     assert results["resolvA"] == "nameserver 192.0.2.1\n" and results["resolvA_mode"] == 0o644, results
     assert "SECRET" not in results["resolvA"] and "SECRET" not in log
     assert f"A: dns: {lab.work}/sharedst/A.dns-backup is not trusted (not a regular file (a symlink))" in log
-    assert results["shared"] == ["A.json"], results["shared"]
+    # in the shared dir only A's own files: its ladder and its data usage (the planted symlink gone)
+    assert results["shared"] == ["A.json", "A.usage.json"], results["shared"]
     assert results["A_rc"] == 0 and results["pppd_left"] == [], results
     assert "Traceback" not in log

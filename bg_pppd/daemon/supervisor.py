@@ -553,13 +553,14 @@ class Supervisor:
         self.dead_reason = ""
         self.link_is_up = True
         self.meter, self.metering, self.metered_at = Meter(), True, self.up_since
-        self._counted(connections=1)
+        self.usage = self.usage.count(connections=1)  # in the status the switch publishes
         self.up_job = self._call("start the link-up actions", lambda: self.sys.start_worker(
             "link-up", lambda: self._call("run the link-up actions (DNS, on_up)", lambda: self.sys.link_up(info)),
             None))
         self.watch = self._call("start watching the link", lambda: self.sys.start_watch(self.poster(), info))
         self.switch(State.CONNECTED, f"IP up on {info.interface}: {info.local_ip} peer {info.remote_ip}",
                     timer=self.policy.stable_wait)
+        self._save_usage()  # after the switch: the write does not delay "connected"
 
     def _stable(self, _data: Any) -> None:
         if self.ladder.failures or self.ladder.resets:
