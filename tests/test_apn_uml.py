@@ -20,7 +20,11 @@ WRONG, RIGHT = "wrong.example", "iot.example"
 
 
 def test_apn_fallback_wrong_then_right_then_remembered_across_a_restart(lab):
-    text = PROFILE.replace("  apn: internet\n", f"  apn: [{WRONG}, {RIGHT}]\n")
+    # stable_after 60: the status read at "connected" still holds the failed dial's count (with
+    # the lab's 3 s, a slow guest's `status` process read it after the ladder was cleared)
+    text = PROFILE.replace("  apn: internet\n", f"  apn: [{WRONG}, {RIGHT}]\n").replace(
+        "  stable_after: 3\n", "  stable_after: 60\n")
+    assert "stable_after: 60" in text
     results = lab.call(apn.apn_fallback, profile_text=text, accepted=[RIGHT], timeout=300)
     events = [(kind, what) for _t, kind, what in results["events"]]
     first, second = events[:results["restart_at"]], events[results["restart_at"]:]
