@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from bg_pppd.emulator import Emulator, Scenario
 from bg_pppd.emulator.command_syntax import split_commands, split_extended
 from bg_pppd.emulator.control import call as control
 from bg_pppd.emulator.lcp import TerminateAckWatch
+from bg_pppd.modem import control_lines
 from tests.conftest import ROOT
 from tests.modemport import Port
 
@@ -626,3 +628,18 @@ def test_stopping_twice_is_harmless():
     emu.__enter__()
     emu.__exit__(None, None, None)
     emu.stop()
+
+
+def test_a_control_socket_deeper_than_sun_path_is_bound_and_reached(tmp_path):
+    """A deep TMPDIR (pytest-xdist's, a CI's) makes the socket's path longer than sun_path's 108
+    bytes: it is bound and reached through its directory, and stays 0600."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = deep / "bg95.control"
+    assert len(str(path)) > 108
+    with Emulator({**FAST, "echo": False}, log=tmp_path / "emu.log", control=path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_ISSOCK(path.stat().st_mode)
+        assert control(str(path), "status")["power"] == "on"
+        watch = control_lines.watch_port(str(path)[: -len(".control")], "emulator")
+        assert next(watch) == {"dcd": False, "ri": False}
+        watch.close()

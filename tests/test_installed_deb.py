@@ -107,7 +107,10 @@ def test_installed_emulate_answers_the_installed_check(tmp_path):
 
 def test_installed_demo_goes_as_far_as_this_machine_allows(tmp_path):
     """The package's `bg-pppd demo`, with Debian's Python and python3-sh 1.14, from /: its own
-    emulator child, the pre-flight's report, CONNECT, and its temporary directory gone after."""
+    emulator child, the pre-flight's report, CONNECT, and its temporary directory gone after.
+    TMPDIR is deep, as a CI's can be: the module's control socket there is longer than sun_path."""
+    tmp_path = tmp_path / ("t" * 80)
+    tmp_path.mkdir()
     (tmp_path / "module.yaml").write_text(QUICK_MODULE)
     done = subprocess.run([BIN, "demo", "--scenario", str(tmp_path / "module.yaml")], capture_output=True, text=True,
                           timeout=120, env={**CLEAN_ENV, "TMPDIR": str(tmp_path)}, cwd="/")

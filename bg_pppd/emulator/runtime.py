@@ -33,6 +33,7 @@ from bg_pppd.emulator.loop import Loop, TimerHandle
 from bg_pppd.emulator.modem import Modem
 from bg_pppd.emulator.scenario import Scenario
 from bg_pppd.util import safe_files as atomic
+from bg_pppd.util.control_socket import socket_address
 
 # termios speed constants -> baud
 _SPEEDS = {getattr(termios, f"B{rate}"): rate for rate in uart_line.RATES if hasattr(termios, f"B{rate}")}
@@ -390,7 +391,8 @@ class Emulator:
         private = Path(tempfile.mkdtemp(prefix=".ctl", dir=path.parent))
         bound = private / "s"
         try:
-            self._server.bind(str(bound))
+            with socket_address(str(bound)) as address:
+                self._server.bind(address)
             os.chmod(bound, 0o600)
             os.replace(bound, path)
         finally:

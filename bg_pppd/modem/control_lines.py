@@ -21,7 +21,7 @@ import termios
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from bg_pppd.util.control_socket import control_call
+from bg_pppd.util.control_socket import control_call, socket_address
 
 BACKENDS = ("serial", "emulator")
 
@@ -59,7 +59,8 @@ def _watch_emulator(path: str) -> Iterator[dict[str, bool]]:
     import socket  # only the emulator's lines are a socket
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(path)
+        with socket_address(path) as address:
+            sock.connect(address)
         sock.sendall(b'{"op": "watch"}\n')
         with sock.makefile("r") as stream:
             for line in stream:
