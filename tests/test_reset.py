@@ -46,3 +46,33 @@ def test_D16_the_reset_command_runs_in_the_root_directory(write_profile, tmp_pat
     with pytest.raises(ResetFailed, match="did not come back"):  # /dev/null never answers AT
         _resetter(write_profile, f"{sys.executable} {script}").run(skip_at=True)
     assert out.read_text() == "/"
+
+
+def test_a_module_on_a_port_another_program_holds_is_not_reset(write_profile, tmp_path):
+    """pppd (another line discipline) on the port: no reset by any method, the command never runs."""
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    marker, name = tmp_path / "power-cycled", os.ttyname(slave)
+    try:
+        fcntl.ioctl(slave, termios.TIOCSETD, struct.pack("i", 27))  # N_NULL: not a terminal's
+        path = write_profile(f"""\
+            modem:
+              port: {name}
+            network:
+              apn: internet
+            recovery:
+              reset: [at, command]
+              reset_command: /usr/bin/touch {marker}
+              boot_timeout: 0.5
+            """)
+        with pytest.raises(ResetFailed, match=r"not reset: .* is in use by another program .*a reset would cut"):
+            Resetter(profile.load(path), threading.Event()).run(skip_at=False)
+        assert not marker.exists()
+    finally:
+        fcntl.ioctl(slave, termios.TIOCSETD, struct.pack("i", 0))
+        os.close(slave)
+        os.close(master)

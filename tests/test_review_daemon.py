@@ -222,10 +222,13 @@ def test_D04_a_port_that_appears_as_another_profiles_port_is_not_talked_on(bench
         wait(a.profile, lambda st: st.get("state") == "preflight" and st.get("pid") == procs[0].pid)
         wait(b, lambda st: (st.get("consecutive_failures") or 0) >= 1)  # its port is missing
         late.symlink_to(a.link)
-        n = status(b)["consecutive_failures"]
-        st = wait(b, lambda st: (st.get("consecutive_failures") or 0) >= n + 2)
+        first = wait(b, lambda st: st.get("last_error_class") == "port_in_use")
+        n, tried = first["consecutive_failures"], first["lifetime"]["failed_attempts"]
+        st = wait(b, lambda st: st["lifetime"]["failed_attempts"] >= tried + 2)
         assert f"port {late} (now {os.path.realpath(a.link)}) is in use by another bg-pppd: bg-pppd up is " \
                f"running (pid {procs[0].pid})" in st["last_error"], st
+        # another's port: tried again, but not counted toward a module reset (it would be A's module)
+        assert st["last_error_class"] == "port_in_use" and st["consecutive_failures"] == n, st
         assert status(a.profile)["state"] == "preflight", "A runs on"
     finally:
         for proc in procs:
@@ -253,7 +256,8 @@ def test_D04_pppd_is_not_started_on_a_port_that_became_another_profiles(tmp_path
         sup.state = State.PREFLIGHT
         sup.dispatch(Ev.PREFLIGHT_OK, None)
         assert rs.pppd is None, "pppd was started on another profile's port"
-        assert sup.state is State.WAITING and sup.ladder.failures == 1
+        assert sup.state is State.WAITING and sup.ladder.failures == 0, "not counted toward a reset"
+        assert sup.error_class == "port_in_use"
         assert f"cannot start pppd: port {late} (now {os.ttyname(slave)}) is in use by another bg-pppd" \
             in sup.last_error, sup.last_error
         late.unlink()

@@ -506,3 +506,38 @@ def test_defect4_a_crash_after_the_cleanup_stops_with_a_clear_last_status(write_
     assert "internal error in state resetting" in caplog.text or "internal error in state restoring" in caplog.text
     assert "can't start new thread" in sysm.statuses[-1]["last_error"]
     assert sysm.statuses[-1]["state"] == "stopped"
+
+
+def test_a_port_another_program_holds_is_retried_with_growing_pauses_never_reset(write_profile):
+    """pppd or ModemManager on the port: the module is not to blame, and a reset (a power cycle by
+    the reset command) would cut that program's link. Retried after retry_wait, 2x, 4x...,
+    capped at 10 min; the ladder is left as it was; the first failure of the module's own counts again."""
+    from bg_pppd.daemon.supervisor import failure_of
+    from bg_pppd.modem.preflight import PortOwned
+
+    sup, sysm = make(write_profile, Ladder(failures=2, resets=1, last_reset=-10_000.0))
+    held = failure_of(PortOwned("/dev/ttyUSB2 is in use by pppd (line discipline PPP): bg-pppd does not talk AT on it"))
+    assert held.port_held and held.kind == "port_in_use"
+    waits = []
+    for _attempt in range(8):
+        sup.post(Ev.PREFLIGHT_FAILED, held)
+        run_until_idle(sup, sysm)
+        assert sup.state is State.WAITING, sup.state
+        waits.append(round(sup.timer_at - sysm.now, 3))
+        sysm.now = sup.timer_at
+        sup.step(block=False)
+        assert sup.state is State.PREFLIGHT
+    assert waits == [10, 20, 40, 80, 160, 320, 600, 600]  # the growing pauses' cap: 10 min
+    assert not any(c.startswith("reset") for c in sysm.calls), sysm.calls
+    assert sup.ladder == Ladder(failures=2, resets=1, last_reset=-10_000.0, last_error=""), sup.ladder
+    st = sysm.statuses[-1]
+    assert st["last_error_class"] == "port_in_use" and "in use by pppd" in st["last_error"]
+    assert st["consecutive_failures"] == 2 and st["lifetime"]["failed_attempts"] == 8
+    sup.post(Ev.PREFLIGHT_FAILED, Failure("not registered"))  # the module's own: the ladder's third
+    run_until_idle(sup, sysm)
+    assert sup.state is State.RESETTING and sup.ladder.resets == 2
+    sup.post(Ev.RESET_DONE, "at")
+    run_until_idle(sup, sysm)
+    sup.post(Ev.PREFLIGHT_FAILED, held)  # held again after the reset: pauses start from retry_wait
+    run_until_idle(sup, sysm)
+    assert round(sup.timer_at - sysm.now, 3) == 10

@@ -205,3 +205,52 @@ def test_the_daemon_imports_sh_without_loading_openssl_for_tls(bench, dirs):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("holder", ["line discipline", "flock"])
+def test_a_port_another_program_holds_is_waited_for_never_reset(bench, dirs, tmp_path, holder):
+    """Another program on the module's port (pppd's line discipline, or a tool's exclusive lock):
+    `up` tries again and again, says why, and never resets the module under it: the reset
+    command (a power cycle, here a marker file) never runs, the ladder does not count."""
+    import fcntl
+    import struct
+    import termios
+
+    marker = tmp_path / "power-cycled"
+    b = bench(port="uart")
+    b.profile.write_text(b.profile.read_text().replace(
+        "boot_timeout: 5", f"boot_timeout: 5\n  retry_wait: 0.5\n  dial_attempts: 1\n  reset: [at, command]\n"
+                           f"  reset_command: [/usr/bin/touch, {marker}]"))
+    fd = os.open(b.link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    if holder == "flock":
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as pyserial's exclusive open holds it
+    else:
+        fcntl.ioctl(fd, termios.TIOCSETD, struct.pack("i", 27))  # N_NULL, as pppd holds its tty
+    proc = spawn_up(b, dirs)
+    try:
+        deadline = time.monotonic() + 30
+        st = {}
+        while time.monotonic() < deadline:  # 3 attempts: after 0.5, 1 and 2 s
+            st = json.loads(run_cli("status", str(b.profile), "--json").stdout)
+            if (st.get("lifetime") or {}).get("failed_attempts", 0) >= 3:
+                break
+            time.sleep(0.1)
+        assert st["lifetime"]["failed_attempts"] >= 3, st
+        assert st["last_error_class"] == "port_in_use" and st["consecutive_failures"] == 0, st
+        assert "another program" in st["last_error"] or "in use by" in st["last_error"], st
+        assert not marker.exists(), "the module was reset under another program"
+        assert b.commands() == [], "AT was sent on another program's port"
+    finally:
+        if holder == "flock":
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        else:
+            fcntl.ioctl(fd, termios.TIOCSETD, struct.pack("i", 0))
+        os.close(fd)
+    deadline = time.monotonic() + 30  # the port free again: the next attempt talks to the module
+    while time.monotonic() < deadline and "AT" not in b.commands():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0]
+    assert "AT" in b.commands(), out
+    assert "held by another program, which no module reset mends" in out and "Traceback" not in out
+    assert not marker.exists()

@@ -30,6 +30,7 @@ class AlreadyRunning(BgPppdError):
     def __init__(self, message: str, pid: int = -1, role: str = "", port: str = ""):
         super().__init__(message)
         self.pid, self.role, self.port = pid, role, port
+        self.port_held = bool(port)  # a port another bg-pppd runs on: not this module's failure
 
     @property
     def running(self) -> str:

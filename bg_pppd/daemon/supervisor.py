@@ -73,6 +73,7 @@ class Failure:
     not_responding: bool = False
     report: Any = None  # the pre-flight's Report, as far as it got (interventions, diagnostics)
     kind: str = ""      # the error class (status, metrics); "" = the exit status's (ERROR_CLASSES)
+    port_held: bool = False  # another program holds the port: retried, never counted toward a reset
 
 
 # last_error_class in status and the metrics: what kind of failure the last error was, by exit
@@ -80,6 +81,9 @@ class Failure:
 ERROR_CLASSES = {errors.EXIT_NO_RESPONSE: "no_response", errors.EXIT_SIM: "sim", errors.EXIT_DENIED: "denied",
                  errors.EXIT_NOT_REGISTERED: "not_registered", errors.EXIT_PPPD_UNUSABLE: "pppd_unusable",
                  errors.EXIT_PROFILE: "profile"}
+
+
+PORT_IN_USE = "port_in_use"
 
 
 def error_class(failure: Failure) -> str:
@@ -95,6 +99,8 @@ def failure_of(exc: BaseException, what: str = "pre-flight") -> Failure:
     if isinstance(exc, SimProblem):
         return Failure(f"SIM: {exc}", exc.exit_code, permanent=exc.permanent)
     if isinstance(exc, BgPppdError):
+        if exc.port_held:
+            return Failure(str(exc), exc.exit_code, kind=PORT_IN_USE, port_held=True)
         return Failure(str(exc), exc.exit_code)
     return Failure(f"{what} error: {exc}")
 
@@ -216,6 +222,7 @@ class Supervisor:
         self.info = LinkInfo()
         self.up_since: float | None = None
         self.skip_at = False
+        self.port_waits = 0  # attempts in a row that found the port held by another program
         self.exit_code = EXIT_OK
         self.last_error = self.ladder.last_error
         self.error_class = "earlier_run" if self.last_error else ""  # last_error's class
@@ -439,13 +446,15 @@ class Supervisor:
         self.dialed = (getattr(report, "iccid", None), getattr(report, "apn", None))
         self._set_radio({k: getattr(report, k) for k in RADIO_KEYS if getattr(report, k, None) is not None})
         self.skip_at = False
+        self.port_waits = 0
         r = self.p.recovery
         try:
             self.sys.start_pppd(self.poster(), self.info)
         except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
             reason = f"cannot start pppd: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
             log.error("%s: %s", self.p.name, reason)
-            self._attempt_failed(Failure(reason, kind="dial"))
+            held = bool(getattr(exc, "port_held", False))  # the port leads to another bg-pppd's now
+            self._attempt_failed(Failure(reason, kind=PORT_IN_USE if held else "dial", port_held=held))
             return
         self.pppd_running = True
         self.killed = False
@@ -461,6 +470,10 @@ class Supervisor:
         if failure.permanent:
             self._finish(failure.exit_code, f"cannot continue: {failure.message}")
             return
+        if failure.port_held:
+            self._port_held(failure.message)
+            return
+        self.port_waits = 0
         self.skip_at = failure.not_responding
         tried = getattr(failure.report, "apn", None)  # None: the context was not set this attempt
         if preflight_failure_blames_apn(failure.exit_code, tried is not None):
@@ -721,6 +734,15 @@ class Supervisor:
             return
         self.switch(State.WAITING, f"{why}; next attempt in {max(0.0, decision.at - now):.1f} s",
                     timer=max(0.0, decision.at - now))
+
+    def _port_held(self, why: str) -> None:
+        """Another program holds the port: the module is not to blame, and a reset would cut that
+        program's link (a power cycle by the reset command). Tried again after growing pauses
+        (the ladder's, from retry_wait up to max_retry_pause), with the ladder left as it is."""
+        wait = self.policy.pause(self.port_waits)
+        self.port_waits += 1
+        self.switch(State.WAITING, f"the port is held by another program, which no module reset mends ({why}); "
+                                   f"next attempt in {wait:.1f} s", timer=wait, level=logging.WARNING)
 
     def _next_attempt(self, _data: Any) -> None:
         self._begin_preflight("next attempt")

@@ -25,7 +25,7 @@ from bg_pppd.modem.command_mode import Timings, WrongRate, to_command_mode
 from bg_pppd.modem.control_lines import Lines, for_port
 from bg_pppd.modem.radio_setup import RadioSteps
 from bg_pppd.modem.registration_wait import RegistrationSteps
-from bg_pppd.modem.serial_port import PortInUse, open_port
+from bg_pppd.modem.serial_port import PortInUse, held_elsewhere, open_port
 from bg_pppd.modem.sim_unlock import SimSteps
 from bg_pppd.profile.model import Profile
 from bg_pppd.util.errors import BgPppdError, NotRegistered, NotResponding, RegistrationDenied
@@ -71,6 +71,8 @@ class Restart(Exception):
 
 class PortOwned(BgPppdError):
     """Another program (pppd) owns the port: nothing the module did, and a reset cannot mend it."""
+
+    port_held = True
 
 
 class Preflight(SimSteps, RadioSteps, RegistrationSteps):
@@ -219,7 +221,9 @@ class Preflight(SimSteps, RadioSteps, RegistrationSteps):
             except PortInUse as exc:
                 raise PortOwned(str(exc)) from None
             except OSError as exc:
-                if os.path.exists(port) and self.clock() < deadline and "busy" not in str(exc).lower():
+                if held_elsewhere(exc):
+                    raise PortOwned(f"cannot open {port}: {exc}: another program holds it") from None
+                if os.path.exists(port) and self.clock() < deadline:
                     self.sleep(0.1)  # udev may not have set permissions yet
                     continue
                 raise NotResponding(f"cannot open {port}: {exc}") from None

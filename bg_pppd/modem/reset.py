@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
-from bg_pppd.modem.serial_port import open_port
+from bg_pppd.modem.serial_port import held_elsewhere, open_port
 from bg_pppd.profile.model import Profile
 from bg_pppd.util import commands
 from bg_pppd.util.cancel import Cancellable
@@ -48,6 +48,9 @@ class Resetter:
         if not methods:
             raise ResetFailed("the module does not answer AT and no other reset method is configured "
                               "(add 'command' to recovery.reset)")
+        held = self._held_elsewhere()
+        if held:  # the ladder does not count such failures; this guards a reset due for other reasons
+            raise ResetFailed(f"not reset: {held}; a reset would cut that program's link")
         errors = []
         for method in methods:
             try:
@@ -58,6 +61,17 @@ class Resetter:
                 errors.append(f"{method}: {exc}")
                 log.warning("%s: reset by %s failed: %s", self.p.name, method, exc)
         raise ResetFailed("; ".join(errors))
+
+    def _held_elsewhere(self) -> str:
+        """Why the AT port is another program's (its line discipline, its exclusive open or lock),
+        else ''. A module another program talks on is not ours to reset."""
+        if not os.path.exists(self.p.modem.port):
+            return ""
+        try:
+            self.opener(self.p).close()
+        except OSError as exc:
+            return str(exc) if held_elsewhere(exc) else ""
+        return ""
 
     def _channel(self) -> AtChannel | None:
         if not os.path.exists(self.p.modem.port):

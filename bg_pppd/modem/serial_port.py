@@ -35,6 +35,14 @@ class WriteTimeout(TimeoutError):
         return str(self.strerror)
 
 
+def held_elsewhere(exc: OSError) -> bool:
+    """An open refused because another program holds the tty: its line discipline (PortInUse),
+    EBUSY (its TIOCEXCL), or pyserial's exclusive lock taken (its flock)."""
+    text = str(exc).lower()
+    return (isinstance(exc, PortInUse) or getattr(exc, "errno", None) == errno.EBUSY or "busy" in text
+            or "exclusively lock" in text)
+
+
 def line_discipline(fd: int) -> int | None:
     """TIOCGETD: N_TTY (0) for a terminal, N_PPP (3) while pppd runs on it; None if not a tty."""
     import fcntl

@@ -68,6 +68,9 @@ class BgPppdError(Exception):
     """A failure with a one-line diagnosis and an exit status."""
 
     exit_code = EXIT_FAILURE
+    # the host's, not the module's: another program holds the port. No module reset mends that,
+    # and one would cut that program's link: the recovery ladder does not count it
+    port_held = False
 
 
 class UnsafePath(BgPppdError, OSError):
