@@ -103,6 +103,9 @@ class FakeSystem:
     def after_pppd(self):
         self.calls.append("after pppd")
 
+    def diagnose(self):
+        return {}  # a module with nothing to say (tests/test_diagnostics.py has one that says)
+
     def ring_hook(self, info, urcs):
         self.calls.append("hook ring" + "".join(f" {u}" for u in urcs))
 

@@ -138,6 +138,7 @@ class System(Protocol):
     def start_watch(self, post: Callable[[Ev, Any], None], info: LinkInfo) -> Job: ...
     def ring_hook(self, info: LinkInfo, urcs: list[str]) -> None: ...
     def after_pppd(self) -> None: ...
+    def diagnose(self) -> dict[str, str]: ...
     def start_worker(self, name: str, body: Callable[[], Any], done: Callable[[Any], None] | None) -> Job: ...
 
 
@@ -522,10 +523,10 @@ class Supervisor:
         """pppd is gone: a worker undoes the link (DNS, on_down) if it was up, then cleans up after
         pppd (its pid file, the relay, the port back in command mode). Posts CLEANED, with the
         module's diagnostics when a dial failed (pppd gone before IP up): read once the port is back
-        in command mode, on the worker (a System without ``diagnose``, a test's, has none)."""
+        in command mode, on the worker."""
         info, was_up, up_job = self.info, self.link_is_up, self.up_job
         self.link_is_up, self.up_job = False, None
-        diagnose = getattr(self.sys, "diagnose", None) if self.state is State.DIALING and not was_up else None
+        diagnose = self.sys.diagnose if self.state is State.DIALING and not was_up else None
 
         def body() -> dict[str, str] | None:
             if was_up:
