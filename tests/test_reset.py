@@ -76,3 +76,38 @@ def test_a_module_on_a_port_another_program_holds_is_not_reset(write_profile, tm
         fcntl.ioctl(slave, termios.TIOCSETD, struct.pack("i", 0))
         os.close(slave)
         os.close(master)
+
+
+@pytest.mark.parametrize("multiplex", ["none", "cmux"])
+def test_a_port_left_in_n_gsm_is_ours_to_reset_only_on_a_cmux_profile(write_profile, tmp_path, multiplex):
+    """n_gsm on the port of a cmux profile is this run's own mux not taken back (the run-dir lock
+    says no other bg-pppd has the port): the reset goes on, and a power cycle ends that mux too.
+    On a profile without cmux it is another program's multiplexer: no reset."""
+    import errno
+
+    from bg_pppd.modem.serial_port import N_GSM0710, PortInUse, owner
+
+    def opener(p, *args, **kwargs):
+        in_use = PortInUse(errno.EBUSY, f"{p.modem.port} is in use by {owner(N_GSM0710)}")
+        in_use.discipline = N_GSM0710
+        raise in_use
+
+    marker = tmp_path / "power-cycled"
+    path = write_profile(f"""\
+        modem:
+          port: /dev/null
+          multiplex: {multiplex}
+        network:
+          apn: internet
+        recovery:
+          reset: [command]
+          reset_command: /usr/bin/touch {marker}
+          boot_timeout: 0.3
+        """)
+    resetter = Resetter(profile.load(path), threading.Event(), opener=opener)
+    with pytest.raises(ResetFailed) as failed:
+        resetter.run(skip_at=True)
+    if multiplex == "cmux":
+        assert marker.exists() and "did not come back" in str(failed.value)
+    else:
+        assert not marker.exists() and "not reset: /dev/null is in use by a CMUX multiplexer" in str(failed.value)

@@ -22,12 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
-from bg_pppd.modem.serial_port import N_TTY, open_port
+from bg_pppd.modem.serial_port import N_GSM0710, N_TTY, open_port
 from bg_pppd.profile.model import Profile
 from bg_pppd.util import commands
 from bg_pppd.util.errors import EXIT_PPPD_UNUSABLE, BgPppdError
 
-N_GSM0710 = 21  # <linux/tty.h>
 AT_DLC, DATA_DLC = 1, 2
 
 # 27.007 +CMUX <port_speed>: 1..6 are the standard's; 7 and 8 are what modules with the

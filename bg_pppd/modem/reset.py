@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from bg_pppd.modem.at_channel import AtChannel, AtTimeout, PortGone
-from bg_pppd.modem.serial_port import held_elsewhere, open_port
+from bg_pppd.modem.serial_port import N_GSM0710, held_elsewhere, open_port
 from bg_pppd.profile.model import Profile
 from bg_pppd.util import commands
 from bg_pppd.util.cancel import Cancellable
@@ -70,7 +70,8 @@ class Resetter:
         try:
             self.opener(self.p).close()
         except OSError as exc:
-            return str(exc) if held_elsewhere(exc) else ""
+            ours = self.p.modem.multiplex == "cmux" and getattr(exc, "discipline", None) == N_GSM0710
+            return str(exc) if held_elsewhere(exc) and not ours else ""  # ours: a mux not taken back
         return ""
 
     def _channel(self) -> AtChannel | None:

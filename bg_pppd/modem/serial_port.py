@@ -16,13 +16,15 @@ from typing import Any
 
 from bg_pppd.profile.model import Profile
 
-N_TTY, N_PPP = 0, 3  # <linux/tty.h> line disciplines: a terminal's, and pppd's
+N_TTY, N_PPP, N_GSM0710 = 0, 3, 21  # <linux/tty.h> line disciplines: a terminal's, pppd's, n_gsm's
 _OWNERS = {N_PPP: "pppd (the tty is in the PPP line discipline)",
-           21: "a CMUX multiplexer (the tty is in the n_gsm line discipline)"}
+           N_GSM0710: "a CMUX multiplexer (the tty is in the n_gsm line discipline)"}
 
 
 class PortInUse(OSError):
     """The tty is in another line discipline than a terminal's: another program owns it."""
+
+    discipline: int | None = None  # the one it is in
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -79,8 +81,10 @@ def open_port(profile: Profile, port: str | None = None, exclusive: bool = True,
     try:
         discipline = line_discipline(guard)
         if discipline not in (None, N_TTY):
-            raise PortInUse(errno.EBUSY, f"{device} is in use by {owner(discipline)}: "
-                                         "bg-pppd does not talk AT on it")
+            in_use = PortInUse(errno.EBUSY, f"{device} is in use by {owner(discipline)}: "
+                                            "bg-pppd does not talk AT on it")
+            in_use.discipline = discipline
+            raise in_use
         return _serial_class()(device, baudrate or profile.modem.baudrate, timeout=0.05, write_timeout=wait,
                                rtscts=profile.modem.flow_control == "rtscts", exclusive=exclusive)
     finally:
