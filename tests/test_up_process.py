@@ -186,14 +186,19 @@ def test_a_run_killed_in_a_call_makes_the_next_sync_leave_data_mode_at_once(benc
         assert took > 8, (took, before)
 
 
-def test_the_daemon_imports_sh_without_loading_openssl_for_tls(bench, dirs):
-    """sh 2.x imports asyncio, and asyncio imports ssl (OpenSSL, ~4 MB RSS) unless it is missing:
-    the daemon needs no TLS. Read from the running daemon's memory map."""
-    b = bench(registration=[[0, 2]])  # never registers: the daemon stays in its pre-flight
-    b.profile.write_text(b.profile.read_text().replace("registration_timeout: 3", "registration_timeout: 60"))
+def test_the_daemon_imports_sh_at_its_first_command_without_loading_openssl_for_tls(bench, dirs):
+    """sh 2.x imports asyncio (~4 MB of RSS): not before a command runs, here the reset command
+    after the registration failed. asyncio imports ssl (OpenSSL, ~4 MB more) unless it is
+    missing: the daemon needs no TLS. Read from the running daemon's memory map."""
+    b = bench(registration=[[0, 2]])  # never registers: the attempt fails after 2 x 3 s, then a reset
+    b.profile.write_text(b.profile.read_text().replace(
+        "boot_timeout: 5", "boot_timeout: 5\n  dial_attempts: 1\n  reset: [command]\n  reset_command: [/bin/true]"))
     proc = spawn_up(b, dirs)
     try:
-        maps, deadline = "", time.monotonic() + 20
+        wait_status(b, "preflight")
+        assert b.emu.wait_for("cmd", "AT+CEREG?", timeout=20), "the registration wait began"
+        assert "_asyncio" not in Path(f"/proc/{proc.pid}/maps").read_text(), "sh imported before any command"
+        maps, deadline = "", time.monotonic() + 30
         while "_asyncio" not in maps and time.monotonic() < deadline:
             time.sleep(0.05)
             maps = Path(f"/proc/{proc.pid}/maps").read_text()
