@@ -233,29 +233,31 @@ def test_a_port_another_program_holds_is_waited_for_never_reset(bench, dirs, tmp
         fcntl.ioctl(fd, termios.TIOCSETD, struct.pack("i", 27))  # N_NULL, as pppd holds its tty
     proc = spawn_up(b, dirs)
     try:
-        deadline = time.monotonic() + 30
-        st = {}
-        while time.monotonic() < deadline:  # 3 attempts: after 0.5, 1 and 2 s
-            st = json.loads(run_cli("status", str(b.profile), "--json").stdout)
-            if (st.get("lifetime") or {}).get("failed_attempts", 0) >= 3:
-                break
+        try:
+            deadline = time.monotonic() + 30
+            st = {}
+            while time.monotonic() < deadline:  # 3 attempts: after 0.5, 1 and 2 s
+                st = json.loads(run_cli("status", str(b.profile), "--json").stdout)
+                if (st.get("lifetime") or {}).get("failed_attempts", 0) >= 3:
+                    break
+                time.sleep(0.1)
+            assert st["lifetime"]["failed_attempts"] >= 3, st
+            assert st["last_error_class"] == "port_in_use" and st["consecutive_failures"] == 0, st
+            assert "another program" in st["last_error"] or "in use by" in st["last_error"], st
+            assert not marker.exists(), "the module was reset under another program"
+            assert b.commands() == [], "AT was sent on another program's port"
+        finally:
+            if holder == "flock":
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            else:
+                fcntl.ioctl(fd, termios.TIOCSETD, struct.pack("i", 0))
+            os.close(fd)
+        deadline = time.monotonic() + 30  # the port free again: the next attempt talks to the module
+        while time.monotonic() < deadline and "AT" not in b.commands():
             time.sleep(0.1)
-        assert st["lifetime"]["failed_attempts"] >= 3, st
-        assert st["last_error_class"] == "port_in_use" and st["consecutive_failures"] == 0, st
-        assert "another program" in st["last_error"] or "in use by" in st["last_error"], st
-        assert not marker.exists(), "the module was reset under another program"
-        assert b.commands() == [], "AT was sent on another program's port"
     finally:
-        if holder == "flock":
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        else:
-            fcntl.ioctl(fd, termios.TIOCSETD, struct.pack("i", 0))
-        os.close(fd)
-    deadline = time.monotonic() + 30  # the port free again: the next attempt talks to the module
-    while time.monotonic() < deadline and "AT" not in b.commands():
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=30)[0]
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0]
     assert "AT" in b.commands(), out
     assert "held by another program, which no module reset mends" in out and "Traceback" not in out
     assert not marker.exists()
