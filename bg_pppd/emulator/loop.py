@@ -62,6 +62,7 @@ class Loop:
         os.set_blocking(self._wake_w, False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, ("r", self._drain_wake))
         self._stopping = False
+        self._closed = False  # the wake pipe is closed (run() has ended): under _lock
         self.thread: threading.Thread | None = None
 
     def now(self) -> float:
@@ -71,13 +72,17 @@ class Loop:
         return self.timers.call_later(delay, fn)
 
     def post(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the loop's thread (safe from any thread)."""
+        """Run ``fn`` on the loop's thread (safe from any thread). The wake byte is written under
+        the lock that run() closes the pipe under: a post racing the loop's end (stop() from
+        another thread) must not meet a half-closed pipe (EPIPE), nor a closed fd's reused number."""
         with self._lock:
             self._calls.append(fn)
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
+            if self._closed:
+                return
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass
 
     def call(self, fn: Callable[[], object], timeout: float = 10.0) -> object:
         """Run ``fn`` on the loop and return its result (from another thread)."""
@@ -157,6 +162,8 @@ class Loop:
                     write_fn()
                 if mask & selectors.EVENT_READ and read_fn:
                     read_fn()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
+        with self._lock:
+            self._closed = True
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
         self.sel.close()
