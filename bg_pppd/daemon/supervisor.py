@@ -454,7 +454,7 @@ class Supervisor:
         except Exception as exc:  # cannot fork, pppd missing...: a failed attempt, not a crash
             reason = f"cannot start pppd: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
             log.error("%s: %s", self.p.name, reason)
-            held = bool(getattr(exc, "port_held", False))  # the port leads to another bg-pppd's now
+            held = failure_of(exc).port_held  # the port leads to another bg-pppd's now
             self._attempt_failed(Failure(reason, kind=PORT_IN_USE if held else "dial", port_held=held))
             return
         self.pppd_running = True
