@@ -119,7 +119,10 @@ def ping(st: Status, clock: Clock, count: int = 3) -> bool:
     if not tool:
         clock.say("ping: not installed (apt-get install iputils-ping): the link is not pinged")
         return True
-    argv = [tool, "-n", "-c", str(count), "-i", "0.2", "-W", "2", "-I", st["interface"], st["remote_ip"]]
+    # -w: ping goes on until ``count`` replies came (or the deadline passed), so an echo sent the
+    # moment IP is up, before the peer's side of the link is ready, is sent again (seen in the lab)
+    argv = [tool, "-n", "-c", str(count), "-w", str(5 + count), "-i", "0.2", "-W", "2", "-I", st["interface"],
+            st["remote_ip"]]
     clock.say(f"$ ping -c {count} -I {st['interface']} {st['remote_ip']}")
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=10 + 2 * count)
